@@ -1,0 +1,250 @@
+"""Count to Ten: composition root and command line. Wires; decides nothing.
+
+python app.py            migrate, then serve HTTP (waitress) and run the worker
+python app.py web        HTTP only          python app.py worker    worker only
+python app.py migrate    python app.py check (settings, Slack token, destinations)
+python app.py audit export [--format csv|jsonl] [--since] [--until] [--announcement] [--output]
+python app.py audit verify
+python app.py checks [--lang en|it] [--json] < draft.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+
+from workflow import audit, checks, destinations, listeners
+from workflow.clock import Clock, SystemClock
+from workflow.db import make_engine, migrate
+from workflow.destinations.base import PublishError
+from workflow.destinations.http import DEFAULT_TIMEOUT
+from workflow.errors import SettingsError
+from workflow.outbox import Worker
+from workflow.redact import Redactor
+from workflow.service import Announcements
+from workflow.settings import Settings, load_settings
+from workflow.slack_ui import SlackDirectory, SlackUI
+from workflow.web import BadQuery, export_filter, make_wsgi
+
+log = logging.getLogger("count_to_ten")
+WEB_THREADS = 16
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    service: Announcements
+    ui: SlackUI
+    worker: Worker
+    bolt: Any  # slack_bolt.App; typed loosely so only listeners.py imports slack_bolt
+    wsgi: Any
+
+
+def slack_client(settings: Settings) -> WebClient:
+    return WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=15)
+
+
+def build(settings: Settings, *, clock: Clock, engine: Engine | None = None) -> Runtime:
+    """Everything the app is made of, connected. Tests call this with a ManualClock."""
+    engine = engine or make_engine(settings.database_url)
+    client = slack_client(settings)
+    # Destinations get their own Slack client without slack_sdk's retry-on-connection-error:
+    # the outbox decides about retries, and a blind retry of chat.postMessage could post twice.
+    publisher = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=15, retry_handlers=[])
+    http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, headers={"user-agent": "count-to-ten/0.1"})
+    adapters = destinations.build(settings.destinations, http=http, slack=publisher, clock=clock)
+    checks_config, problems = checks.load_config(settings.checks)
+    if problems:
+        raise SettingsError(problems)
+    service = Announcements(
+        engine=engine,
+        approval=settings.approval,
+        destinations=adapters,
+        destination_settings=settings.destinations,
+        directory=SlackDirectory(client),
+        checks_config=checks_config,
+    )
+    ui = SlackUI(client=client, service=service, engine=engine)
+    worker = Worker(
+        engine=engine,
+        clock=clock,
+        approval=settings.approval,
+        destinations=adapters,
+        destination_settings=settings.destinations,
+        on_change=ui.refresh,
+        redact=Redactor(settings.secret_values()),
+        after_tick=lambda: ui.sync_stale(clock.now()),
+    )
+    bolt = listeners.create_app(settings, client=client)
+    listeners.register(bolt, service=service, ui=ui, clock=clock)
+    slack_wsgi = None if settings.socket_mode else listeners.wsgi_handler(bolt)
+    wsgi = make_wsgi(engine=engine, slack=slack_wsgi, audit_token=settings.audit_export_token, now=clock.now)
+    return Runtime(settings, engine, service, ui, worker, bolt, wsgi)
+
+
+def serve(runtime: Runtime, *, web: bool, worker: bool) -> None:
+    import waitress  # noqa: PLC0415 - only the serving commands need it
+
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    if worker:
+        threads.append(threading.Thread(target=runtime.worker.run_forever, args=(stop,), name="worker"))
+    server = None
+    if web:
+        server = waitress.create_server(runtime.wsgi, host="0.0.0.0", port=runtime.settings.port, threads=WEB_THREADS)  # noqa: S104 - a server
+        log.info("listening on :%s", runtime.settings.port)
+    if runtime.settings.socket_mode:
+        app_token = runtime.settings.app_token or ""
+        threads.append(
+            threading.Thread(
+                target=listeners.start_socket_mode, args=(runtime.bolt, app_token), daemon=True, name="socket"
+            )
+        )
+
+    def shutdown(signum: int, _frame: object) -> None:
+        log.info("signal %s: stopping", signum)
+        stop.set()
+        if server is not None:
+            server.close()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    for thread in threads:
+        thread.start()
+    if server is not None:
+        try:
+            server.run()
+        except OSError:
+            if not stop.is_set():
+                raise
+    else:
+        stop.wait()
+    stop.set()
+    for thread in threads:
+        if not thread.daemon:
+            thread.join(timeout=30)
+
+
+def check(settings: Settings, runtime: Runtime) -> int:
+    """Settings are valid (we got here); now the Slack token and each destination's credentials."""
+    failures = 0
+    try:
+        who = runtime.ui.client.auth_test()
+        print(f"ok    slack: bot {who.get('user')} in {who.get('team')}")
+    except SlackApiError as exc:
+        failures += 1
+        print(f"FAIL  slack: {exc.response.get('error')} (check SLACK_BOT_TOKEN)")
+    for name, destination in runtime.service.destinations.items():
+        try:
+            print(f"ok    {destination.verify()}")
+        except PublishError as exc:
+            failures += 1
+            print(f"FAIL  {name}: {exc}")
+    return 1 if failures else 0
+
+
+def audit_command(args: argparse.Namespace, engine: Engine, clock: Clock) -> int:
+    if args.audit_command == "verify":
+        result = audit.verify(engine)
+        print(result.describe())
+        return 0 if result.ok else 1
+    query = {
+        k: v for k, v in {"since": args.since, "until": args.until, "announcement": args.announcement}.items() if v
+    }
+    try:
+        flt = export_filter(query, now=clock.now())
+    except BadQuery as exc:
+        print(f"audit export: {exc}", file=sys.stderr)
+        return 2
+    seq, head = audit.head(engine)
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        for line in audit.EXPORTERS[args.format](engine, flt):
+            out.write(line)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"chain head: seq {seq} hash {head}", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python app.py", description="Count to Ten: four eyes and a count to ten.")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("web", help="serve HTTP only")
+    sub.add_parser("worker", help="run the worker only")
+    sub.add_parser("migrate", help="create or upgrade the database tables")
+    sub.add_parser("check", help="validate settings and check the Slack token and destinations")
+    audit_p = sub.add_parser("audit", help="export or verify the audit log")
+    audit_sub = audit_p.add_subparsers(dest="audit_command", required=True)
+    export_p = audit_sub.add_parser("export", help="stream the audit log")
+    export_p.add_argument("--format", choices=sorted(audit.EXPORTERS), default="csv")
+    export_p.add_argument("--since", help="ISO date/time, an age like 7d, or a sequence number to resume after")
+    export_p.add_argument("--until", help="ISO date/time or an age like 1d")
+    export_p.add_argument("--announcement", help="only this announcement's events")
+    export_p.add_argument("--output", help="write to this file instead of standard output")
+    audit_sub.add_parser("verify", help="recompute the hash chain")
+    checks_p = sub.add_parser("checks", help="run the pre-flight checks on a draft from standard input")
+    checks_p.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    env = os.environ if env is None else env
+    logging.basicConfig(level=env.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    clock = SystemClock()
+    needs_slack = args.command not in {"migrate", "audit", "checks"}
+    try:
+        settings = load_settings(env, require_slack=needs_slack)
+    except SettingsError as exc:
+        print("Count to Ten cannot start; fix these settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    Redactor(settings.secret_values()).install()
+    if args.command == "checks":
+        config, problems = checks.load_config(settings.checks)
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return 2
+        return checks.cli(args.args, stdin=sys.stdin, stdout=sys.stdout, config=config)
+    engine = make_engine(settings.database_url)
+    if args.command in {None, "migrate"}:
+        migrate(engine)
+        if args.command == "migrate":
+            print("database is up to date")
+            return 0
+    if args.command == "audit":
+        return audit_command(args, engine, clock)
+    try:
+        runtime = build(settings, clock=clock, engine=engine)
+    except SettingsError as exc:
+        print("Count to Ten cannot start; fix these settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    except SlackApiError as exc:
+        print(f"Slack refused the bot token ({exc.response.get('error')}); check SLACK_BOT_TOKEN.", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        return check(settings, runtime)
+    serve(runtime, web=args.command in {None, "web"}, worker=args.command in {None, "worker"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

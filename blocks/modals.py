@@ -1,0 +1,207 @@
+"""Compose, edit and reject-reason modals, and the parsers for what comes back.
+
+Parsers read `view.state.values` and never trust its shape: a missing block or an odd value
+becomes an empty field, which validation then names, instead of a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from blocks import ids
+from workflow.views import Count
+
+TEXT_MAX = 3000  # Slack's limit for a plain_text_input
+TITLE_MAX = 255
+REASON_MAX = 500
+CHECKBOX_LIMIT = 10  # checkboxes take at most 10 options; more become a multi-select
+STATUSES = ("investigating", "identified", "monitoring", "resolved")
+
+
+@dataclass(frozen=True)
+class DestinationChoice:
+    name: str
+    type: str
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class Submitted:
+    text: str
+    destinations: tuple[str, ...]
+    title: str | None
+    status: str | None
+
+
+def _plain(text: str) -> dict[str, str]:
+    return {"type": "plain_text", "text": text}
+
+
+def _option(name: str, description: str | None = None) -> dict[str, Any]:
+    option: dict[str, Any] = {"text": _plain(name[:75]), "value": name}
+    if description:
+        option["description"] = _plain(description[:75])
+    return option
+
+
+def compose(
+    choices: Sequence[DestinationChoice],
+    *,
+    callback_id: str = ids.COMPOSE,
+    text: str = "",
+    title: str | None = None,
+    status: str | None = None,
+    selected: Sequence[str] | None = None,
+    private_metadata: str = "",
+    counts: Sequence[Count] = (),
+) -> dict[str, Any]:
+    """The compose modal (also the edit modal, with callback_id=EDIT_VIEW and the old values)."""
+    chosen = set(selected if selected is not None else [c.name for c in choices if c.default])
+    editing = callback_id == ids.EDIT_VIEW
+    text_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": ids.TEXT,
+        "multiline": True,
+        "max_length": TEXT_MAX,
+        "placeholder": _plain("What happened, who is affected, what you are doing, when the next update comes."),
+    }
+    if text:
+        text_input["initial_value"] = text[:TEXT_MAX]
+    options = [_option(c.name, c.type) for c in choices]
+    initial = [o for o in options if o["value"] in chosen]
+    kind = "checkboxes" if len(options) <= CHECKBOX_LIMIT else "multi_static_select"
+    picker: dict[str, Any] = {"type": kind, "action_id": ids.DESTINATIONS, "options": options}
+    if kind == "multi_static_select":
+        picker["placeholder"] = _plain("Choose destinations")
+    if initial:
+        picker["initial_options"] = initial
+    title_input: dict[str, Any] = {"type": "plain_text_input", "action_id": ids.TITLE, "max_length": TITLE_MAX}
+    if title:
+        title_input["initial_value"] = title[:TITLE_MAX]
+    blocks: list[dict[str, Any]] = [
+        {"type": "input", "block_id": ids.TEXT, "label": _plain("Announcement"), "element": text_input},
+        {"type": "input", "block_id": ids.DESTINATIONS, "label": _plain("Post to"), "element": picker},
+        {
+            "type": "input",
+            "block_id": ids.TITLE,
+            "optional": True,
+            "label": _plain("Title"),
+            "hint": _plain("Required for Statuspage, where it becomes the incident name."),
+            "element": title_input,
+        },
+    ]
+    if any(c.type == "statuspage" for c in choices):
+        status_select: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": ids.STATUS,
+            "placeholder": _plain("Incident status"),
+            "options": [_option(s) for s in STATUSES],
+        }
+        if status in STATUSES:
+            status_select["initial_option"] = _option(status)
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": ids.STATUS,
+                "optional": True,
+                "label": _plain("Status"),
+                "element": status_select,
+            }
+        )
+    if counts:
+        line = " · ".join(f"{c.destination} {c}" for c in counts)
+        blocks.append({"type": "context", "elements": [{"type": "plain_text", "text": f"Last saved: {line}"[:2000]}]})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "A second person approves it, then the app counts to ten before sending. "
+                    "Anyone who approved can still cancel during the count.",
+                }
+            ],
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "private_metadata": private_metadata,
+        "title": _plain("Edit announcement" if editing else "New announcement"),
+        "submit": _plain("Save" if editing else "Send for approval"),
+        "close": _plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+def reject(ref: ids.Ref) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": ids.REJECT_VIEW,
+        "private_metadata": ref.encode(),
+        "title": _plain("Reject announcement"),
+        "submit": _plain("Reject"),
+        "close": _plain("Back"),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": ids.REASON,
+                "optional": True,
+                "label": _plain("Why? The author gets this in a DM."),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": ids.REASON,
+                    "multiline": True,
+                    "max_length": REASON_MAX,
+                },
+            }
+        ],
+    }
+
+
+def _value(values: Mapping[str, Any], block: str) -> Mapping[str, Any]:
+    entry = values.get(block)
+    if not isinstance(entry, Mapping):
+        return {}
+    element = entry.get(block)
+    return element if isinstance(element, Mapping) else {}
+
+
+def parse_compose(values: Mapping[str, Any]) -> Submitted:
+    text = _value(values, ids.TEXT).get("value") or ""
+    title = (_value(values, ids.TITLE).get("value") or "").strip() or None
+    chosen = _value(values, ids.DESTINATIONS).get("selected_options") or []
+    destinations = tuple(str(o.get("value")) for o in chosen if isinstance(o, Mapping) and o.get("value"))
+    option = _value(values, ids.STATUS).get("selected_option")
+    status = str(option.get("value")) if isinstance(option, Mapping) and option.get("value") else None
+    return Submitted(text=str(text).strip(), destinations=destinations, title=title, status=status)
+
+
+def parse_reason(values: Mapping[str, Any]) -> str:
+    return str(_value(values, ids.REASON).get("value") or "").strip()
+
+
+def edit_metadata(ref: ids.Ref) -> str:
+    return json.dumps({"ref": ref.encode()})
+
+
+def parse_edit_metadata(private_metadata: str) -> ids.Ref:
+    try:
+        data = json.loads(private_metadata)
+    except (TypeError, ValueError):
+        raise ids.BadValue("the edit form lost track of its announcement") from None
+    return ids.Ref.decode(data.get("ref") if isinstance(data, dict) else None)
+
+
+def errors(fields: Mapping[str, str]) -> dict[str, str]:
+    """Validation messages keyed by block id, for `response_action: errors` (150 chars max each)."""
+    known = {ids.TEXT, ids.DESTINATIONS, ids.TITLE, ids.STATUS}
+    result: dict[str, str] = {}
+    for field, message in fields.items():
+        block = field if field in known else ids.TEXT
+        text = f"{result[block]} · {message}" if block in result else message
+        result[block] = text if len(text) <= 150 else text[:149] + "…"
+    return result

@@ -1,0 +1,273 @@
+"""The Slack edge: the only module that imports slack_bolt.
+
+Each handler acks, calls one use case and renders one card. Refusals and damaged payloads
+are turned into words for the person in one place (`_answer`). Bolt verifies every request's
+signature and age before any handler runs; an unsigned or stale request gets a 401 and
+touches nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+
+from blocks import ids, modals
+from workflow.clock import Clock
+from workflow.errors import InvalidDraft, NotAllowed, Refusal
+from workflow.service import Announcements, Draft
+from workflow.settings import Settings
+from workflow.slack_ui import SlackUI
+
+log = logging.getLogger(__name__)
+
+HELP = (
+    "*/announce* opens a draft. */announce some text* opens it with the text filled in.\n"
+    "A second person approves it on the card in the approval channel; the app then counts to ten "
+    "(anyone who approved, or the author, can still Cancel) and posts it to the destinations you chose.\n"
+    "*/announce help* shows this."
+)
+
+# Bolt runs listeners on this pool after the ack has gone back to Slack. Each listener holds a
+# database connection for one short transaction and makes one or two Slack calls, so the pool
+# is sized to the web server's threads rather than Bolt's default of 5.
+LISTENER_THREADS = 16
+
+
+def create_app(settings: Settings, *, client: WebClient) -> App:
+    return App(
+        client=client,
+        signing_secret=settings.signing_secret or None,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
+        # The token was checked by `python app.py check` / at start-up via auth.test already.
+        token_verification_enabled=True,
+    )
+
+
+def wsgi_handler(app: App) -> Callable[..., Any]:
+    return SlackRequestHandler(app, path="/slack/events")
+
+
+def start_socket_mode(app: App, app_token: str) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # noqa: PLC0415 - optional transport
+
+    SocketModeHandler(app, app_token).start()
+
+
+def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> None:
+    choices = [
+        modals.DestinationChoice(name=name, type=destination.type, default=service.destination_settings[name].default)
+        for name, destination in service.destinations.items()
+    ]
+
+    def _answer(exc: Exception, *, channel: str | None, user: str) -> None:
+        """The one place where errors become words for the person who clicked."""
+        if isinstance(exc, Refusal):
+            text = str(exc)
+        elif isinstance(exc, ids.BadValue):
+            text = "That button's data is damaged, so nothing was done. Use the buttons on the latest card."
+        else:
+            log.exception("handler failed")
+            text = "Something went wrong on our side and was logged; nothing was changed. Please try again."
+        ui.ephemeral(channel=channel, user=user, text=text)
+
+    def _card_action(body: dict[str, Any], run: Callable[[ids.Ref, str], Any]) -> None:
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        try:
+            ref = ids.Ref.decode(body["actions"][0].get("value"))
+            outcome = run(ref, user)
+        except Exception as exc:  # rendered for the person, never silently dropped
+            _answer(exc, channel=channel, user=user)
+            return
+        ui.refresh(outcome.announcement_id)
+        ui.ephemeral(channel=channel, user=user, text=outcome.message)
+        for recipient, text in outcome.notify:
+            ui.ephemeral(channel=None, user=recipient, text=text)
+
+    # /announce ---------------------------------------------------------------------------
+
+    @app.command("/announce")
+    def announce(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+        text = (command.get("text") or "").strip()
+        if text.lower() in {"help", "-h", "--help", "?"}:
+            ack(text=HELP)
+            return
+        ack()
+        # Open first: the trigger id dies three seconds after the click.
+        client.views_open(trigger_id=command["trigger_id"], view=modals.compose(choices, text=text))
+
+    @app.view(ids.COMPOSE)
+    def compose_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        submitted = modals.parse_compose(view["state"]["values"])
+        draft = Draft(
+            text=submitted.text, destinations=submitted.destinations, title=submitted.title, status=submitted.status
+        )
+        try:
+            outcome = service.submit(draft, author_id=user, now=clock.now())
+        except InvalidDraft as exc:
+            ack(response_action="errors", errors=modals.errors(exc.fields))
+            return
+        except Exception:  # keep the modal open: closing it would lose the draft
+            log.exception("submit failed")
+            ack(response_action="errors", errors={ids.TEXT: "Could not save this just now (logged). Please try again."})
+            return
+        ack()
+        ui.refresh(outcome.announcement_id)
+
+    # Card buttons ------------------------------------------------------------------------
+
+    @app.action(ids.APPROVE)
+    def approve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        _card_action(
+            body,
+            lambda ref, user: service.approve(
+                announcement_id=ref.announcement_id, revision=ref.revision, user_id=user, now=clock.now()
+            ),
+        )
+
+    @app.action(ids.WITHDRAW)
+    def withdraw(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        _card_action(
+            body,
+            lambda ref, user: service.withdraw(
+                announcement_id=ref.announcement_id, revision=ref.revision, user_id=user, now=clock.now()
+            ),
+        )
+
+    @app.action(ids.CANCEL)
+    def cancel(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        _card_action(
+            body, lambda ref, user: service.cancel(announcement_id=ref.announcement_id, user_id=user, now=clock.now())
+        )
+
+    @app.action(ids.RETRY_FAILED)
+    def retry_failed(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        _card_action(
+            body,
+            lambda ref, user: service.retry_failed(announcement_id=ref.announcement_id, user_id=user, now=clock.now()),
+        )
+
+    @app.action(re.compile(rf"^({ids.MARK_SENT}|{ids.SEND_AGAIN}):\d+$"))
+    def resolve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        action = body["actions"][0]
+        try:
+            outcome = service.resolve_uncertain(
+                delivery_id=ids.decode_delivery(action.get("value")),
+                user_id=user,
+                sent=action["action_id"].startswith(ids.MARK_SENT),
+                now=clock.now(),
+            )
+        except Exception as exc:  # rendered for the person
+            _answer(exc, channel=channel, user=user)
+            return
+        ui.refresh(outcome.announcement_id)
+        ui.ephemeral(channel=channel, user=user, text=outcome.message)
+
+    @app.action(ids.REJECT)
+    def reject_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        try:
+            ref = ids.Ref.decode(body["actions"][0].get("value"))
+            # Ask before opening the modal, so nobody types a reason only to be refused.
+            if not service.is_approver(user):
+                raise NotAllowed(f"Only the approvers in announce.toml may reject: {service.approver_names()}.")
+            client.views_open(trigger_id=body["trigger_id"], view=modals.reject(ref))
+        except Exception as exc:  # rendered for the person
+            _answer(exc, channel=channel, user=user)
+
+    @app.view(ids.REJECT_VIEW)
+    def reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        ack()
+        user = body["user"]["id"]
+        try:
+            ref = ids.Ref.decode(view.get("private_metadata"))
+            outcome = service.reject(
+                announcement_id=ref.announcement_id,
+                revision=ref.revision,
+                user_id=user,
+                reason=modals.parse_reason(view["state"]["values"]),
+                now=clock.now(),
+            )
+        except Exception as exc:  # rendered for the person (as a DM: a modal has no channel)
+            _answer(exc, channel=None, user=user)
+            return
+        ui.refresh(outcome.announcement_id)
+        for recipient, text in outcome.notify:
+            ui.ephemeral(channel=None, user=recipient, text=text)
+
+    @app.action(ids.EDIT)
+    def edit_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        try:
+            ref = ids.Ref.decode(body["actions"][0].get("value"))
+            a = service.may_edit(announcement_id=ref.announcement_id, user_id=user)
+            current = ids.Ref(ref.announcement_id, a.revision)
+            view = service.view(announcement_id=ref.announcement_id)
+            client.views_open(
+                trigger_id=body["trigger_id"],
+                view=modals.compose(
+                    choices,
+                    callback_id=ids.EDIT_VIEW,
+                    text=view.text,
+                    title=view.title,
+                    status=view.status,
+                    selected=view.destinations,
+                    private_metadata=modals.edit_metadata(current),
+                    counts=view.counts,
+                ),
+            )
+        except Exception as exc:  # rendered for the person
+            _answer(exc, channel=channel, user=user)
+
+    @app.view(ids.EDIT_VIEW)
+    def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        submitted = modals.parse_compose(view["state"]["values"])
+        draft = Draft(
+            text=submitted.text, destinations=submitted.destinations, title=submitted.title, status=submitted.status
+        )
+        try:
+            ref = modals.parse_edit_metadata(view.get("private_metadata") or "")
+            outcome = service.edit(
+                draft, announcement_id=ref.announcement_id, revision=ref.revision, user_id=user, now=clock.now()
+            )
+        except InvalidDraft as exc:
+            ack(response_action="errors", errors=modals.errors(exc.fields))
+            return
+        except (Refusal, ids.BadValue) as exc:
+            # Keep the modal open with the reason: closing it would throw away the edit.
+            ack(response_action="errors", errors=modals.errors({"text": str(exc)}))
+            return
+        ack()
+        ui.refresh(outcome.announcement_id)
+
+    # App Home ----------------------------------------------------------------------------
+
+    @app.event("app_home_opened")
+    def home_opened(event: dict[str, Any]) -> None:
+        if event.get("tab") == "home":
+            ui.publish_home(user=event["user"])
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled error in a Slack listener: %s", type(error).__name__, exc_info=error)

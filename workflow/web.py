@@ -1,0 +1,139 @@
+"""The HTTP surface as one WSGI app: `POST /slack/events` (handed to Bolt), `GET /healthz`,
+and `GET /audit/export` (streamed, behind a bearer token).
+
+Plain WSGI, so any production server runs it; `app.py` serves it with waitress.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from sqlalchemy import Engine, text
+
+from workflow import audit
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def parse_moment(value: str, *, now: datetime) -> datetime:
+    """An ISO date or time (UTC unless it says otherwise), or a relative age like 7d, 12h, 30m."""
+    value = value.strip()
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if len(value) > 1 and value[-1] in units and value[:-1].isdigit():
+        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadQuery(
+            f"{value!r} is not a date (2026-11-24), a time (2026-11-24T14:00:00Z) or an age (7d, 12h)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def export_filter(query: dict[str, str], *, now: datetime) -> audit.ExportFilter:
+    since = query.get("since", "")
+    since_seq = None
+    since_at = None
+    if since.isdigit():
+        since_seq = int(since)  # a sequence number: resume after the last row already pulled
+    elif since:
+        since_at = parse_moment(since, now=now)
+    until = parse_moment(query["until"], now=now) if query.get("until") else None
+    announcement = query.get("announcement", "")
+    if announcement and not announcement.isdigit():
+        raise BadQuery(f"announcement must be a number, got {announcement!r}")
+    return audit.ExportFilter(
+        since=since_at, until=until, since_seq=since_seq, announcement_id=int(announcement) if announcement else None
+    )
+
+
+def make_wsgi(
+    *, engine: Engine, slack: WSGIApp | None, audit_token: str | None, now: Callable[[], datetime]
+) -> WSGIApp:
+    def respond(
+        start_response: Callable[..., Any], status: str, body: str, ctype: str = "text/plain; charset=utf-8"
+    ) -> list[bytes]:
+        payload = body.encode()
+        start_response(status, [("Content-Type", ctype), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    def healthz(start_response: Callable[..., Any]) -> list[bytes]:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure is "unhealthy", with its kind, no details
+            log.warning("health check: database unreachable: %s", type(exc).__name__)
+            return respond(start_response, "503 Service Unavailable", f"database unreachable ({type(exc).__name__})\n")
+        return respond(start_response, "200 OK", "ok\n")
+
+    def export(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not audit_token:
+            return respond(start_response, "404 Not Found", "audit export over HTTP is off: set AUDIT_EXPORT_TOKEN\n")
+        given = environ.get("HTTP_AUTHORIZATION", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {audit_token}".encode()):
+            start_response(
+                "401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", "Bearer")]
+            )
+            return [b"missing or wrong bearer token\n"]
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        fmt = query.get("format", "csv")
+        if fmt not in audit.EXPORTERS:
+            return respond(start_response, "400 Bad Request", "format must be csv or jsonl\n")
+        try:
+            flt = export_filter(query, now=now())
+        except BadQuery as exc:
+            return respond(start_response, "400 Bad Request", f"{exc}\n")
+        seq, head = audit.head(engine)
+        ctype = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", ctype),
+                ("Content-Disposition", f'attachment; filename="audit.{fmt}"'),
+                ("X-Audit-Chain-Head", head),
+                ("X-Audit-Chain-Seq", str(seq)),
+            ],
+        )
+        return _encode(audit.EXPORTERS[fmt](engine, flt))
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz" and method in {"GET", "HEAD"}:
+            return healthz(start_response)
+        if path == "/audit/export" and method == "GET":
+            return export(environ, start_response)
+        if path == "/slack/events":
+            if slack is None:
+                return respond(start_response, "404 Not Found", "this app runs in Socket Mode\n")
+            if method != "POST":
+                return respond(start_response, "405 Method Not Allowed", "POST only\n")
+            return slack(environ, start_response)
+        return respond(start_response, "404 Not Found", "not found\n")
+
+    return app
+
+
+def _encode(lines: Iterator[str], size: int = 64 * 1024) -> Iterator[bytes]:
+    """Group rows into ~64 KB chunks: one write per row would make the export syscall-bound."""
+    buffer: list[str] = []
+    length = 0
+    for line in lines:
+        buffer.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(buffer).encode()
+            buffer, length = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
