@@ -119,7 +119,12 @@ def make_wsgi(
                 return respond(start_response, "404 Not Found", "this app runs in Socket Mode\n")
             if method != "POST":
                 return respond(start_response, "405 Method Not Allowed", "POST only\n")
-            return slack(environ, start_response)
+            try:
+                return slack(environ, start_response)
+            except ValueError:
+                # Bolt parses the body before it checks the signature; a body that is not the
+                # JSON Slack sends is refused before anything can act on it.
+                return respond(start_response, "400 Bad Request", "malformed Slack payload\n")
         return respond(start_response, "404 Not Found", "not found\n")
 
     return app
