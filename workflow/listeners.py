@@ -1,6 +1,8 @@
 """The Slack edge: the only module that imports slack_bolt.
 
-Each handler acks, calls one use case and renders one card. Refusals and damaged payloads
+Each handler acks, calls one use case and renders one card. Buttons ack at once and do their
+work as Bolt lazy listeners; modal submissions validate before they ack, because their answer
+carries the field errors. Refusals and damaged payloads
 are turned into words for the person in one place (`_answer`). Bolt verifies every request's
 signature and age before any handler runs; an unsigned or stale request gets a 401 and
 touches nothing.
@@ -34,17 +36,19 @@ HELP = (
     "*/announce help* shows this."
 )
 
-# Bolt runs listeners on this pool after the ack has gone back to Slack. Each listener holds a
-# database connection for one short transaction and makes one or two Slack calls, so the pool
-# is sized to the web server's threads rather than Bolt's default of 5.
-LISTENER_THREADS = 16
+# Card buttons are acked in the request thread and their work runs as a Bolt "lazy" listener on
+# this pool. Acks therefore never wait for a busy pool thread (with Bolt's default, an ack needs a
+# free pool thread first, so a burst of clicks queues its acks behind the previous clicks' work).
+# Each piece of work holds a database connection for one short transaction and makes two or three
+# Slack calls; the pool is sized to the web server's threads rather than Bolt's default of 5.
+LISTENER_THREADS = 4
 
 
 def create_app(settings: Settings, *, client: WebClient) -> App:
     return App(
         client=client,
         signing_secret=settings.signing_secret or None,
-        process_before_response=False,
+        process_before_response=True,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
         # The token was checked by `python app.py check` / at start-up via auth.test already.
         token_verification_enabled=True,
@@ -125,9 +129,10 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
 
     # Card buttons ------------------------------------------------------------------------
 
-    @app.action(ids.APPROVE)
-    def approve(ack: Ack, body: dict[str, Any]) -> None:
+    def ack_now(ack: Ack) -> None:
         ack()
+
+    def approve(body: dict[str, Any]) -> None:
         _card_action(
             body,
             lambda ref, user: service.approve(
@@ -135,9 +140,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
             ),
         )
 
-    @app.action(ids.WITHDRAW)
-    def withdraw(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
+    def withdraw(body: dict[str, Any]) -> None:
         _card_action(
             body,
             lambda ref, user: service.withdraw(
@@ -145,24 +148,18 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
             ),
         )
 
-    @app.action(ids.CANCEL)
-    def cancel(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
+    def cancel(body: dict[str, Any]) -> None:
         _card_action(
             body, lambda ref, user: service.cancel(announcement_id=ref.announcement_id, user_id=user, now=clock.now())
         )
 
-    @app.action(ids.RETRY_FAILED)
-    def retry_failed(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
+    def retry_failed(body: dict[str, Any]) -> None:
         _card_action(
             body,
             lambda ref, user: service.retry_failed(announcement_id=ref.announcement_id, user_id=user, now=clock.now()),
         )
 
-    @app.action(re.compile(rf"^({ids.MARK_SENT}|{ids.SEND_AGAIN}):\d+$"))
-    def resolve(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
+    def resolve(body: dict[str, Any]) -> None:
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
         action = body["actions"][0]
@@ -179,9 +176,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
         ui.refresh(outcome.announcement_id)
         ui.ephemeral(channel=channel, user=user, text=outcome.message)
 
-    @app.action(ids.REJECT)
-    def reject_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def reject_clicked(body: dict[str, Any], client: WebClient) -> None:
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
         try:
@@ -193,9 +188,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
         except Exception as exc:  # rendered for the person
             _answer(exc, channel=channel, user=user)
 
-    @app.view(ids.REJECT_VIEW)
-    def reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        ack()
+    def reject_submitted(body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
         try:
             ref = ids.Ref.decode(view.get("private_metadata"))
@@ -213,9 +206,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
         for recipient, text in outcome.notify:
             ui.ephemeral(channel=None, user=recipient, text=text)
 
-    @app.action(ids.EDIT)
-    def edit_clicked(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
+    def edit_clicked(body: dict[str, Any], client: WebClient) -> None:
         user = body["user"]["id"]
         channel = (body.get("channel") or {}).get("id")
         try:
@@ -263,10 +254,20 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
 
     # App Home ----------------------------------------------------------------------------
 
-    @app.event("app_home_opened")
     def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") == "home":
             ui.publish_home(user=event["user"])
+
+    # Ack in the request thread, work on the pool (see LISTENER_THREADS).
+    app.action(ids.APPROVE)(ack=ack_now, lazy=[approve])
+    app.action(ids.WITHDRAW)(ack=ack_now, lazy=[withdraw])
+    app.action(ids.CANCEL)(ack=ack_now, lazy=[cancel])
+    app.action(ids.RETRY_FAILED)(ack=ack_now, lazy=[retry_failed])
+    app.action(re.compile(rf"^({ids.MARK_SENT}|{ids.SEND_AGAIN}):\d+$"))(ack=ack_now, lazy=[resolve])
+    app.action(ids.REJECT)(ack=ack_now, lazy=[reject_clicked])
+    app.action(ids.EDIT)(ack=ack_now, lazy=[edit_clicked])
+    app.view(ids.REJECT_VIEW)(ack=ack_now, lazy=[reject_submitted])
+    app.event("app_home_opened")(ack=ack_now, lazy=[home_opened])
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

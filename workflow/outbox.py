@@ -104,6 +104,10 @@ class Worker:
         self.parallel = parallel
         self.rand = rand
         self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="deliver")
+        # Card refreshes are Slack calls: off the tick, so a burst of releases is not held up
+        # by rendering each card in turn.
+        self._cards = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cards")
+        self._card_futures: set[Future[None]] = set()
         self._in_flight: dict[int, tuple[Job, Future[None]]] = {}
         self._lock = threading.Lock()
         self._skip_locked = is_postgres(engine)
@@ -118,7 +122,7 @@ class Worker:
         self.dispatch()
         self.after_tick()
 
-    def run_forever(self, stop: threading.Event, *, interval: float = 0.2) -> None:
+    def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
         log.info("worker started")
         while not stop.is_set():
             try:
@@ -128,44 +132,50 @@ class Worker:
             stop.wait(interval)
         self.drain()
         self._pool.shutdown(wait=True)
+        self._cards.shutdown(wait=True)
         log.info("worker stopped")
 
     def drain(self, timeout: float | None = None) -> None:
-        """Wait for the sends under way (tests call this after run_once)."""
+        """Wait for the sends and card refreshes under way (tests call this after run_once)."""
         with self._lock:
             futures = [future for _, future in self._in_flight.values()]
         for future in futures:
             future.result(timeout=timeout)
+        with self._lock:
+            cards = list(self._card_futures)
+        for card in cards:
+            card.result(timeout=timeout)
 
     # Steps -------------------------------------------------------------------------------
 
     def expire(self) -> None:
         now = self.clock.now()
         cutoff = now - timedelta(hours=self.approval.expire_after_hours)
-        with Session(self.engine) as session:
-            ids = [a.id for a in store.expired_pending(session=session, older_than=cutoff)]
-        for announcement_id in ids:
-            self._transition(announcement_id, Event.EXPIRE, now)
+        self._transition_all(
+            Event.EXPIRE, now, lambda session: store.expired_pending(session=session, older_than=cutoff)
+        )
 
     def release(self) -> None:
         """Start publishing every announcement whose count reached ten."""
         now = self.clock.now()
-        with Session(self.engine) as session:
-            ids = [a.id for a in store.due_releases(session=session, now=now)]
-        for announcement_id in ids:
-            self._transition(announcement_id, Event.RELEASE, now)
+        self._transition_all(Event.RELEASE, now, lambda session: store.due_releases(session=session, now=now))
 
-    def _transition(self, announcement_id: int | None, event: Event, now: datetime) -> None:
-        assert announcement_id is not None
-        try:
-            with transaction(self.engine) as session:
-                a = store.get_announcement(session=session, announcement_id=announcement_id)
-                if a is None:
-                    return
-                store.apply_transition(session=session, announcement=a, event=event, actor="worker", now=now)
-        except store.StaleState:
-            return  # a Cancel (or another worker) got there first: nothing to do
-        self._changed(announcement_id)
+    def _transition_all(self, event: Event, now: datetime, due: Callable[[Session], list[Announcement]]) -> None:
+        """One transaction for everything due this tick: a burst of releases stays on time.
+
+        An announcement whose compare-and-set fails (a Cancel got there first) wrote nothing
+        and is skipped; the others go ahead.
+        """
+        changed: list[int] = []
+        with transaction(self.engine) as session:
+            for a in due(session):
+                try:
+                    store.apply_transition(session=session, announcement=a, event=event, actor="worker", now=now)
+                except store.StaleState:
+                    continue
+                changed.append(a.id or 0)
+        for announcement_id in changed:
+            self._changed(announcement_id)
 
     def renew_leases(self) -> None:
         with self._lock:
@@ -311,6 +321,16 @@ class Worker:
         self._changed(job.announcement_id)
 
     def _changed(self, announcement_id: int) -> None:
+        future = self._cards.submit(self._refresh, announcement_id)
+        with self._lock:
+            self._card_futures.add(future)
+        future.add_done_callback(self._card_done)
+
+    def _card_done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._card_futures.discard(future)
+
+    def _refresh(self, announcement_id: int) -> None:
         try:
             self.on_change(announcement_id)
         except Exception:  # the card is repaired by the next sync; the state change stands
