@@ -57,14 +57,21 @@ def slack_client(settings: Settings) -> WebClient:
     return WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=15)
 
 
-def build(settings: Settings, *, clock: Clock, engine: Engine | None = None) -> Runtime:
-    """Everything the app is made of, connected. Tests call this with a ManualClock."""
+def build(
+    settings: Settings, *, clock: Clock, engine: Engine | None = None, http_timeout: httpx.Timeout = DEFAULT_TIMEOUT
+) -> Runtime:
+    """Everything the app is made of, connected. Tests call this with a ManualClock and short timeouts."""
     engine = engine or make_engine(settings.database_url)
     client = slack_client(settings)
     # Destinations get their own Slack client without slack_sdk's retry-on-connection-error:
     # the outbox decides about retries, and a blind retry of chat.postMessage could post twice.
-    publisher = WebClient(token=settings.bot_token, base_url=settings.slack_api_url, timeout=15, retry_handlers=[])
-    http = httpx.Client(timeout=DEFAULT_TIMEOUT, follow_redirects=False, headers={"user-agent": "count-to-ten/0.1"})
+    publisher = WebClient(
+        token=settings.bot_token,
+        base_url=settings.slack_api_url,
+        timeout=int(http_timeout.read or 15),
+        retry_handlers=[],
+    )
+    http = httpx.Client(timeout=http_timeout, follow_redirects=False, headers={"user-agent": "count-to-ten/0.1"})
     adapters = destinations.build(settings.destinations, http=http, slack=publisher, clock=clock)
     checks_config, problems = checks.load_config(settings.checks)
     if problems:

@@ -66,7 +66,14 @@ def _toml(value: Any) -> str:
 
 class AppUnderTest:
     def __init__(
-        self, *, tmp_path: Path, engine: Engine, slack: FakeSlack, toml: str, env: dict[str, str] | None = None
+        self,
+        *,
+        tmp_path: Path,
+        engine: Engine,
+        slack: FakeSlack,
+        toml: str,
+        env: dict[str, str] | None = None,
+        read_timeout: float = 15.0,
     ) -> None:
         path = tmp_path / "announce.toml"
         path.write_text(toml)
@@ -81,7 +88,12 @@ class AppUnderTest:
         self.slack = slack
         self.engine = engine
         self.clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-        self.runtime = app_module.build(self.settings, clock=self.clock, engine=engine)
+        self.runtime = app_module.build(
+            self.settings,
+            clock=self.clock,
+            engine=engine,
+            http_timeout=httpx.Timeout(connect=2.0, read=read_timeout, write=5.0, pool=2.0),
+        )
         self.worker = self.runtime.worker
         self.server = waitress.create_server(self.runtime.wsgi, host="127.0.0.1", port=0, threads=16)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"

@@ -34,7 +34,6 @@ import hashlib
 import itertools
 import json
 import re
-import threading
 import time
 from typing import Any
 
@@ -65,14 +64,6 @@ class FakeBluesky(FakeServer):
         self.session_times: list[float] = []
         self._tokens = itertools.count(1)
         self._delays: list[float] = []
-
-    def start(self) -> FakeBluesky:
-        # serve_forever's default 0.5 s poll makes every stop() take half a second, and
-        # headers and body written apart meet Nagle + delayed ACK (40 ms a request).
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-        self._thread.start()
-        return self
 
     def answer_slowly(self, seconds: float) -> None:
         """Process the next record write fully, then hold the answer back (the answer is lost)."""

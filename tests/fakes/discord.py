@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,14 +43,6 @@ class FakeDiscord(FakeServer):
         self.deleted = False
         self._ids = itertools.count(1300000000000000001)
         self._delays: list[float] = []
-
-    def start(self) -> FakeDiscord:
-        # serve_forever's default 0.5 s poll makes every stop() take half a second, and
-        # headers and body written apart meet Nagle + delayed ACK (40 ms a request).
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-        self._thread.start()
-        return self
 
     @property
     def webhook_url(self) -> str:

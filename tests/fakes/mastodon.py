@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,14 +69,6 @@ class FakeMastodon(FakeServer):
         self.clock = time.monotonic  # replace to age idempotency keys
         self._ids = itertools.count(110000000000000001)
         self._delays: list[float] = []
-
-    def start(self) -> FakeMastodon:
-        # serve_forever's default 0.5 s poll makes every stop() take half a second, and
-        # headers and body written apart meet Nagle + delayed ACK (40 ms a request).
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-        self._thread.start()
-        return self
 
     def answer_slowly(self, seconds: float) -> None:
         """Process the next request fully, then hold the answer back (the answer is lost)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -63,14 +62,6 @@ class FakeStatuspage(FakeServer):
         self._last_request: float | None = None
         self._order = itertools.count()
         self._delays: list[float] = []
-
-    def start(self) -> FakeStatuspage:
-        # serve_forever's default 0.5 s poll makes every stop() take half a second, and
-        # headers and body written apart meet Nagle + delayed ACK (40 ms a request).
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-        self._thread.start()
-        return self
 
     def answer_slowly(self, seconds: float) -> None:
         """Process the next request fully, then hold the answer back (the answer is lost)."""

@@ -20,7 +20,6 @@ What it models, and where each fact comes from:
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 from tests.fakes.server import FakeServer, Request, Response
@@ -35,14 +34,6 @@ class FakeTeams(FakeServer):
         self.sig = "Zk3pQv9sJ0aB1cD2eF3gH4iJ5kL6mN7oP8qR9sT0uV"
         self.cards: list[dict[str, Any]] = []
         self._delays: list[float] = []
-
-    def start(self) -> FakeTeams:
-        # serve_forever's default 0.5 s poll makes every stop() take half a second, and
-        # headers and body written apart meet Nagle + delayed ACK (40 ms a request).
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-        self._thread.start()
-        return self
 
     @property
     def path(self) -> str:

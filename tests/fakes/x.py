@@ -26,7 +26,6 @@ from __future__ import annotations
 import hmac
 import itertools
 import re
-import threading
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -69,14 +68,6 @@ class FakeX(FakeServer):
         self.auth_failures: list[str] = []
         self._ids = itertools.count(1860000000000000001)
         self._delays: list[float] = []
-
-    def start(self) -> FakeX:
-        # serve_forever's default 0.5 s poll makes every stop() take half a second, and
-        # headers and body written apart meet Nagle + delayed ACK (40 ms a request).
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-        self._thread.start()
-        return self
 
     def answer_slowly(self, seconds: float) -> None:
         """Process the next request fully, then hold the answer back (the answer is lost)."""
