@@ -34,7 +34,7 @@ from workflow.errors import SettingsError
 from workflow.outbox import Worker
 from workflow.redact import Redactor
 from workflow.service import Announcements
-from workflow.settings import Settings, load_settings
+from workflow.settings import Settings, load_settings, read_checks_table
 from workflow.slack_ui import SlackDirectory, SlackUI
 from workflow.web import BadQuery, export_filter, make_wsgi
 
@@ -204,17 +204,31 @@ def parser() -> argparse.ArgumentParser:
     export_p.add_argument("--announcement", help="only this announcement's events")
     export_p.add_argument("--output", help="write to this file instead of standard output")
     audit_sub.add_parser("verify", help="recompute the hash chain")
-    checks_p = sub.add_parser("checks", help="run the pre-flight checks on a draft from standard input")
-    checks_p.add_argument("args", nargs=argparse.REMAINDER)
+    # Listed for --help; main() hands its arguments to checks.cli.
+    sub.add_parser("checks", help="pre-flight checks on a draft from standard input ([--lang en|it] [--json])")
     return p
 
 
+def checks_command(argv: list[str], env: Mapping[str, str]) -> int:
+    """Pre-flight checks for CI pipelines: needs only the [checks] table, no secrets, no database."""
+    raw, problems = read_checks_table(env)
+    config, config_problems = checks.load_config(raw)
+    problems += config_problems
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 64
+    return checks.cli(argv, stdin=sys.stdin, stdout=sys.stdout, config=config)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    args = parser().parse_args(argv)
     env = os.environ if env is None else env
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["checks"]:  # its options belong to checks.cli, not to this parser
+        return checks_command(argv[1:], env)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=env.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     clock = SystemClock()
-    needs_slack = args.command not in {"migrate", "audit", "checks"}
+    needs_slack = args.command not in {"migrate", "audit"}
     try:
         settings = load_settings(env, require_slack=needs_slack)
     except SettingsError as exc:
@@ -223,12 +237,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             print(f"  - {problem}", file=sys.stderr)
         return 2
     Redactor(settings.secret_values()).install()
-    if args.command == "checks":
-        config, problems = checks.load_config(settings.checks)
-        if problems:
-            print("\n".join(problems), file=sys.stderr)
-            return 2
-        return checks.cli(args.args, stdin=sys.stdin, stdout=sys.stdout, config=config)
     engine = make_engine(settings.database_url)
     if args.command in {None, "migrate"}:
         migrate(engine)

@@ -97,12 +97,21 @@ class AppUnderTest:
         self.worker = self.runtime.worker
         self.server = waitress.create_server(self.runtime.wsgi, host="127.0.0.1", port=0, threads=16)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
         self.http = httpx.Client(base_url=self.url, timeout=10)
         self.requests = SlackRequests(SIGNING_SECRET, response_url_base=slack.url)
 
+    def _serve(self) -> None:
+        try:
+            self.server.run()
+        except OSError:
+            if not self._closing:  # closing the listening socket under select() is how it stops
+                raise
+
     def close(self) -> None:
+        self._closing = True
         self.http.close()
         self.server.close()
         self.worker.drain(timeout=30)

@@ -72,7 +72,9 @@ def receiver() -> Iterator[FakeWebhookReceiver]:
         yield fake
 
 
-def make_app(tmp_path: Path, engine: Engine, slack: FakeSlack, receiver: FakeWebhookReceiver, **approval: object) -> AppUnderTest:
+def make_app(
+    tmp_path: Path, engine: Engine, slack: FakeSlack, receiver: FakeWebhookReceiver, **approval: object
+) -> AppUnderTest:
     return AppUnderTest(
         tmp_path=tmp_path,
         engine=engine,
@@ -93,7 +95,9 @@ def log_lines(tmp_path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_draft_approve_count_to_ten_publish(app: AppUnderTest, slack: FakeSlack, receiver: FakeWebhookReceiver, tmp_path: Path) -> None:
+def test_draft_approve_count_to_ten_publish(
+    app: AppUnderTest, slack: FakeSlack, receiver: FakeWebhookReceiver, tmp_path: Path
+) -> None:
     text = "Logins are failing for some EU customers. We are rolling back the 14:02 deploy. Next update by 14:30 UTC."
     aid = app.submit(AUTHOR, text, ALL)
 
@@ -197,7 +201,9 @@ def edit(app: AppUnderTest, user: str, aid: int, text: str) -> None:
         "destinations": {
             "destinations": {
                 "type": "checkboxes",
-                "selected_options": next(b for b in view["blocks"] if b.get("block_id") == "destinations")["element"]["initial_options"],
+                "selected_options": next(b for b in view["blocks"] if b.get("block_id") == "destinations")["element"][
+                    "initial_options"
+                ],
             }
         },
     }
@@ -235,7 +241,10 @@ def test_an_edit_clears_approvals_and_old_buttons_stop_working(
         app.click(BOB, aid, "approve")
         app.wait_state(aid, "cooling_off")
         edits = [r for r in audit_rows(engine) if r["action"] == "edit"]
-        assert [e["text"] for e in edits] == ["Maintenance tonight 22:00-23:30 UTC.", "Maintenance tonight 22:00-23:45 UTC."]
+        assert [e["text"] for e in edits] == [
+            "Maintenance tonight 22:00-23:30 UTC.",
+            "Maintenance tonight 22:00-23:45 UTC.",
+        ]
     finally:
         app.close()
 
@@ -321,14 +330,21 @@ def test_an_invalid_draft_is_refused_in_the_modal_and_nothing_is_stored(
 
 @pytest.mark.parametrize("problem", ["wrong", "missing", "stale"])
 def test_unsigned_or_stale_requests_are_refused(app: AppUnderTest, slack: FakeSlack, problem: str) -> None:
-    values = {"text": {"text": {"type": "plain_text_input", "value": "hi"}}, "destinations": {"destinations": {"type": "checkboxes", "selected_options": [{"value": "log"}]}}}
+    values = {
+        "text": {"text": {"type": "plain_text_input", "value": "hi"}},
+        "destinations": {"destinations": {"type": "checkboxes", "selected_options": [{"value": "log"}]}},
+    }
     calls_before = len(slack.requests)
     if problem == "wrong":
-        signed = app.requests.view_submission(user_id=AUTHOR, callback_id="compose", values=values, secret="not-the-secret")
+        signed = app.requests.view_submission(
+            user_id=AUTHOR, callback_id="compose", values=values, secret="not-the-secret"
+        )
     elif problem == "stale":
         import time
 
-        signed = app.requests.view_submission(user_id=AUTHOR, callback_id="compose", values=values, timestamp=int(time.time()) - 301)
+        signed = app.requests.view_submission(
+            user_id=AUTHOR, callback_id="compose", values=values, timestamp=int(time.time()) - 301
+        )
     else:
         body, headers = app.requests.view_submission(user_id=AUTHOR, callback_id="compose", values=values)
         signed = (body, {k: v for k, v in headers.items() if not k.lower().startswith("x-slack")})
@@ -339,7 +355,9 @@ def test_unsigned_or_stale_requests_are_refused(app: AppUnderTest, slack: FakeSl
     assert len(slack.requests) == calls_before
 
 
-def test_twenty_parallel_approvals_release_once(app: AppUnderTest, slack: FakeSlack, receiver: FakeWebhookReceiver, tmp_path: Path) -> None:
+def test_twenty_parallel_approvals_release_once(
+    app: AppUnderTest, slack: FakeSlack, receiver: FakeWebhookReceiver, tmp_path: Path
+) -> None:
     aid = app.submit(AUTHOR, "Degraded API latency in us-east. Next update by 15:00 UTC.", ALL)
     users = [f"U0APPROVER{i:02d}" for i in range(20)]
     for user in users:
@@ -513,3 +531,42 @@ def test_expired_drafts(app: AppUnderTest) -> None:
     assert app.state(aid) == "expired"
     app.wait_card(aid, "Expired")
     assert APPROVAL_CHANNEL
+
+
+def test_a_secret_in_the_draft_blocks_it_in_the_modal(app: AppUnderTest, slack: FakeSlack) -> None:
+    response = app.compose(AUTHOR, "Fixed. Use token xoxb-123456789012-abcdefabcdef to test.", ["status-channel"])
+    error = response.json()["errors"]["text"]
+    assert "Slack token" in error and "abcdefabcdef" not in error
+    assert slack.calls("chat.postMessage") == []
+
+
+def test_warnings_reach_the_card_and_approve_asks_to_confirm(app: AppUnderTest) -> None:
+    aid = app.submit(AUTHOR, "The SERVER is DOWN!!! Probably the ciabatta.", ["status-channel"])
+    card = app.card_text(aid)
+    assert "warnings from the pre-flight checks" in card and "*ciabatta*" in card
+    assert "power distribution unit" in card
+    confirm = app.buttons(aid)["approve"]["confirm"]["title"]["text"]
+    assert confirm.startswith("Approve despite") and "warnings?" in confirm
+    findings = next(r for r in audit_rows(app.engine) if r["action"] == "submit")["findings"]
+    assert {f["rule"] for f in findings} >= {"shouting", "jargon", "speculation", "punctuation"}
+
+
+def test_checks_command_for_ci_pipelines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    import app as app_module
+
+    (tmp_path / "announce.toml").write_text('[checks]\ndisable = ["no_next_step"]\n')
+    env = {"ANNOUNCE_CONFIG": str(tmp_path / "announce.toml")}
+    for draft, expected in [
+        ("Logins fail for some users since 14:02 UTC. We are rolling back.", 0),
+        ("We THINK it is the ciabatta??", 1),
+        ("password = hunter22hunter", 2),
+    ]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(draft))
+        out = io.StringIO()
+        monkeypatch.setattr("sys.stdout", out)
+        assert app_module.main(["checks", "--json"], env) == expected, out.getvalue()
+        assert isinstance(json.loads(out.getvalue()), list)
+    (tmp_path / "announce.toml").write_text('[checks]\ndisable = ["speculatoin"]\n')
+    assert app_module.main(["checks"], env) == 64

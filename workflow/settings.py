@@ -189,6 +189,21 @@ def load_settings(env: Mapping[str, str], *, require_slack: bool = True) -> Sett
     )
 
 
+def read_checks_table(env: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Only the [checks] table, for `python app.py checks` in a CI that has no secrets.
+
+    No file means the default rules; the rest of the file is not validated here.
+    """
+    path = Path(env.get("ANNOUNCE_CONFIG") or "announce.toml")
+    if not path.exists():
+        return {}, []
+    problems: list[str] = []
+    raw = _read_toml(path, problems).get("checks", {})
+    if not isinstance(raw, dict):
+        return {}, [*problems, "checks: expected a table ([checks])"]
+    return _interpolate(raw, env, problems, where="checks"), problems
+
+
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
