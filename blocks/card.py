@@ -86,7 +86,8 @@ def render(view: AnnouncementView) -> tuple[str, list[dict[str, Any]]]:
         )
     blocks.extend(_section(piece) for piece in quote(view.text))
     counts = " · ".join(f"{escape(c.destination)} {c}" + ("" if c.fits else " :warning:") for c in view.counts)
-    blocks.append(_context(f"Drafted by {mention(view.author_id)} · to {counts or 'no destinations'}"))
+    follows = f" · follow-up to #{view.follows}" if view.follows else ""
+    blocks.append(_context(f"Drafted by {mention(view.author_id)}{follows} · to {counts or 'no destinations'}"))
     if view.findings:
         blocks.append(_section(_findings(view)))
     blocks.append(_section(_status_line(view)))

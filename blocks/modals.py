@@ -34,6 +34,7 @@ class Submitted:
     destinations: tuple[str, ...]
     title: str | None
     status: str | None
+    follows: int | None = None
 
 
 def _plain(text: str) -> dict[str, str]:
@@ -47,6 +48,11 @@ def _option(name: str, description: str | None = None) -> dict[str, Any]:
     return option
 
 
+def _option_id(value: int, label: str) -> dict[str, Any]:
+    text = label if len(label) <= 75 else label[:74] + "…"
+    return {"text": _plain(text), "value": str(value)}
+
+
 def compose(
     choices: Sequence[DestinationChoice],
     *,
@@ -57,6 +63,8 @@ def compose(
     selected: Sequence[str] | None = None,
     private_metadata: str = "",
     counts: Sequence[Count] = (),
+    follow_ups: Sequence[tuple[int, str]] = (),
+    follows: int | None = None,
 ) -> dict[str, Any]:
     """The compose modal (also the edit modal, with callback_id=EDIT_VIEW and the old values)."""
     chosen = set(selected if selected is not None else [c.name for c in choices if c.default])
@@ -109,6 +117,27 @@ def compose(
                 "optional": True,
                 "label": _plain("Status"),
                 "element": status_select,
+            }
+        )
+    if follow_ups:
+        options = [_option_id(i, label) for i, label in follow_ups[:100]]
+        follow: dict[str, Any] = {
+            "type": "static_select",
+            "action_id": ids.FOLLOWS,
+            "placeholder": _plain("A new announcement"),
+            "options": options,
+        }
+        initial_follow = next((o for o in options if o["value"] == str(follows)), None)
+        if initial_follow:
+            follow["initial_option"] = initial_follow
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": ids.FOLLOWS,
+                "optional": True,
+                "label": _plain("Follow-up to"),
+                "hint": _plain("Threads the post under the earlier one; Statuspage updates the same incident."),
+                "element": follow,
             }
         )
     if counts:
@@ -177,7 +206,10 @@ def parse_compose(values: Mapping[str, Any]) -> Submitted:
     destinations = tuple(str(o.get("value")) for o in chosen if isinstance(o, Mapping) and o.get("value"))
     option = _value(values, ids.STATUS).get("selected_option")
     status = str(option.get("value")) if isinstance(option, Mapping) and option.get("value") else None
-    return Submitted(text=str(text).strip(), destinations=destinations, title=title, status=status)
+    follow = _value(values, ids.FOLLOWS).get("selected_option")
+    follow_value = str(follow.get("value", "")) if isinstance(follow, Mapping) else ""
+    follows = int(follow_value) if follow_value.isdigit() else None
+    return Submitted(text=str(text).strip(), destinations=destinations, title=title, status=status, follows=follows)
 
 
 def parse_reason(values: Mapping[str, Any]) -> str:
@@ -198,7 +230,7 @@ def parse_edit_metadata(private_metadata: str) -> ids.Ref:
 
 def errors(fields: Mapping[str, str]) -> dict[str, str]:
     """Validation messages keyed by block id, for `response_action: errors` (150 chars max each)."""
-    known = {ids.TEXT, ids.DESTINATIONS, ids.TITLE, ids.STATUS}
+    known = {ids.TEXT, ids.DESTINATIONS, ids.TITLE, ids.STATUS, ids.FOLLOWS}
     result: dict[str, str] = {}
     for field, message in fields.items():
         block = field if field in known else ids.TEXT

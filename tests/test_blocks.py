@@ -28,6 +28,7 @@ def view(state: State = State.PENDING, **changes: Any) -> AnnouncementView:
         "title": None,
         "status": None,
         "destinations": ("status-channel", "partner-webhook"),
+        "follows": None,
         "counts": (Count("status-channel", 60, 4000), Count("partner-webhook", 120, 20480, "bytes")),
         "approvals": (),
         "required_approvals": 1,

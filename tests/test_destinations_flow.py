@@ -131,21 +131,32 @@ def app(tmp_path: Path, engine: Engine, slack: FakeSlack, platforms: Platforms) 
 TEXT = "Logins are failing for some customers since 14:02 UTC. We are rolling back. Next update by 14:30 UTC. https://status.example.com"
 
 
-def compose(app: AppUnderTest, chosen: list[str], *, title: str | None, status: str | None, text: str = TEXT) -> dict:
+def compose(
+    app: AppUnderTest,
+    chosen: list[str],
+    *,
+    title: str | None,
+    status: str | None,
+    text: str = TEXT,
+    follows: int | None = None,
+) -> dict:
     values = {
         "text": {"text": plain_text(text)},
         "destinations": {"destinations": checkboxes(*chosen)},
         "title": {"title": plain_text(title)},
         "status": {"status": static_select(status)},
+        "follows": {"follows": static_select(str(follows) if follows else None)},
     }
     response = app.post(app.requests.view_submission(user_id=AUTHOR, callback_id="compose", values=values))
     assert response.status_code == 200
     return response.json() if response.content else {}
 
 
-def approve_and_release(app: AppUnderTest, chosen: list[str], **kw: str) -> int:
+def approve_and_release(
+    app: AppUnderTest, chosen: list[str], *, status: str = "identified", follows: int | None = None, text: str = TEXT
+) -> int:
     before = len(app.cards())
-    assert compose(app, chosen, title=kw.get("title", "Login failures"), status=kw.get("status", "identified")) == {}
+    assert compose(app, chosen, title="Login failures", status=status, follows=follows, text=text) == {}
     app.slack.wait_for_calls("chat.postMessage", before + 1)
     aid = app.latest_id()
     app.click(ALICE, aid, "approve")
@@ -252,3 +263,43 @@ def test_check_command_verifies_every_destination(tmp_path: Path, slack: FakeSla
     with redirect_stdout(out):
         assert app_module.main(["check"], env) == 1
     assert "FAIL  mastodon" in out.getvalue()
+
+
+def test_a_follow_up_continues_the_thread_and_the_incident(
+    app: AppUnderTest, platforms: Platforms, slack: FakeSlack
+) -> None:
+    first = approve_and_release(app, ["mastodon", "bluesky", "x", "statuspage"])
+    assert app.state(first) == "published"
+    response = app.post(app.requests.slash_command(user_id=AUTHOR, text=""))
+    assert response.status_code == 200
+    view = slack.wait_for_calls("views.open")[-1]["view"]
+    follow = next(b for b in view["blocks"] if b.get("block_id") == "follows")["element"]
+    assert follow["options"][0]["value"] == str(first)
+
+    fixed = "Logins work again since 14:41 UTC. We will publish a review by Friday."
+    second = approve_and_release(
+        app, ["mastodon", "bluesky", "x", "statuspage"], status="resolved", follows=first, text=fixed
+    )
+    assert app.state(second) == "published", app.card_text(second)
+    assert f"follow-up to #{first}" in app.card_text(second), app.card_text(second)
+
+    (incident,) = platforms.statuspage.incidents.values()  # updated, not a second incident
+    assert incident["status"] == "resolved"
+    statuses = list(platforms.mastodon.statuses.values())
+    assert statuses[1]["in_reply_to_id"] == statuses[0]["id"]
+    tweets = list(platforms.x.tweets.values())
+    assert len(tweets) == 2
+    x_reply = [r.json() for r in platforms.x.requests if r.method == "POST"][-1]
+    assert x_reply["reply"]["in_reply_to_tweet_id"] == next(iter(platforms.x.tweets))
+    replies = [p for p in platforms.bluesky.posts() if "reply" in p]
+    assert len(replies) == 1 and replies[0]["reply"]["root"]["uri"].endswith(
+        replies[0]["reply"]["parent"]["uri"].rsplit("/", 1)[1]
+    )
+
+
+def test_a_follow_up_must_follow_something_published(app: AppUnderTest) -> None:
+    assert compose(app, ["mastodon"], title=None, status=None) == {}
+    app.slack.wait_for_calls("chat.postMessage")
+    pending = app.latest_id()
+    errors = compose(app, ["mastodon"], title=None, status=None, follows=pending)["errors"]
+    assert "never published" in errors["follows"]

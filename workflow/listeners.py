@@ -65,6 +65,16 @@ def start_socket_mode(app: App, app_token: str) -> None:
     SocketModeHandler(app, app_token).start()
 
 
+def _draft(submitted: modals.Submitted) -> Draft:
+    return Draft(
+        text=submitted.text,
+        destinations=submitted.destinations,
+        title=submitted.title,
+        status=submitted.status,
+        follows=submitted.follows,
+    )
+
+
 def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> None:
     choices = [
         modals.DestinationChoice(name=name, type=destination.type, default=service.destination_settings[name].default)
@@ -106,15 +116,13 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
             return
         ack()
         # Open first: the trigger id dies three seconds after the click.
-        client.views_open(trigger_id=command["trigger_id"], view=modals.compose(choices, text=text))
+        view = modals.compose(choices, text=text, follow_ups=service.follow_up_choices())
+        client.views_open(trigger_id=command["trigger_id"], view=view)
 
     @app.view(ids.COMPOSE)
     def compose_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        submitted = modals.parse_compose(view["state"]["values"])
-        draft = Draft(
-            text=submitted.text, destinations=submitted.destinations, title=submitted.title, status=submitted.status
-        )
+        draft = _draft(modals.parse_compose(view["state"]["values"]))
         try:
             outcome = service.submit(draft, author_id=user, now=clock.now())
         except InvalidDraft as exc:
@@ -225,6 +233,8 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
                     selected=view.destinations,
                     private_metadata=modals.edit_metadata(current),
                     counts=view.counts,
+                    follow_ups=[c for c in service.follow_up_choices() if c[0] != ref.announcement_id],
+                    follows=view.follows,
                 ),
             )
         except Exception as exc:  # rendered for the person
@@ -233,10 +243,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     @app.view(ids.EDIT_VIEW)
     def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        submitted = modals.parse_compose(view["state"]["values"])
-        draft = Draft(
-            text=submitted.text, destinations=submitted.destinations, title=submitted.title, status=submitted.status
-        )
+        draft = _draft(modals.parse_compose(view["state"]["values"]))
         try:
             ref = modals.parse_edit_metadata(view.get("private_metadata") or "")
             outcome = service.edit(

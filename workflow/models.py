@@ -24,6 +24,7 @@ class Announcement(SQLModel, table=True):
     text: str
     title: str | None = Field(default=None, max_length=255)
     status: str | None = Field(default=None, max_length=32)  # statuspage incident status
+    follows_id: int | None = Field(default=None, foreign_key="announcement.id")  # a follow-up continues this one
     destinations: str  # JSON list of destination names, in config order
     content_hash: str = Field(max_length=64)  # sha256 of what the approvers see
     editors: str = "[]"  # JSON list of user ids who wrote this text (never approvers of it)
@@ -68,6 +69,7 @@ class Delivery(SQLModel, table=True):
     last_error: str | None = None
     remote_id: str | None = None
     url: str | None = None
+    receipt: str = "{}"  # JSON: the platform's extra ids a follow-up needs (thread root, cid, incident)
     updated_at: datetime
 
 

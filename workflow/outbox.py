@@ -12,6 +12,7 @@ another announcement's release.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -72,6 +73,7 @@ class Job:
     attempt: int  # the claim token
     interrupted: bool
     post: Post
+    reply_to: Receipt | None = None  # the earlier post on this destination that a follow-up continues
 
 
 class Worker:
@@ -217,15 +219,21 @@ class Worker:
                     announcement_id=a.id,
                     released_at=from_db(a.release_at) if a.release_at else None,
                 )
+                reply_to = None
+                if a.follows_id is not None:
+                    reply_to = store.receipt_of(
+                        session=session, announcement_id=a.follows_id, destination=delivery.destination
+                    )
                 jobs.append(
                     Job(
-                        delivery.id,
-                        delivery.announcement_id,
-                        delivery.destination,
-                        delivery.key,
-                        delivery.attempts,
-                        interrupted,
-                        post,
+                        delivery_id=delivery.id,
+                        announcement_id=delivery.announcement_id,
+                        destination=delivery.destination,
+                        key=delivery.key,
+                        attempt=delivery.attempts,
+                        interrupted=interrupted,
+                        post=post,
+                        reply_to=reply_to,
                     )
                 )
         for job in jobs:
@@ -269,7 +277,7 @@ class Worker:
                 found = destination.find(job.post, key=job.key)
                 if found is not None:
                     return _delivered(found)
-            return _delivered(destination.publish(job.post, key=job.key))
+            return _delivered(destination.publish(job.post, key=job.key, reply_to=job.reply_to))
         except TransientPublishError as exc:
             return self._retry_or_give_up(job, self.redact(str(exc)), exc.retry_after)
         except PermanentPublishError as exc:
@@ -359,6 +367,7 @@ def _delivered(receipt: Receipt) -> dict[str, Any]:
         "state": DeliveryState.DELIVERED.value,
         "remote_id": receipt.remote_id,
         "url": receipt.url,
+        "receipt": json.dumps(receipt.extra, sort_keys=True),
         "last_error": None,
     }
 

@@ -37,6 +37,7 @@ from workflow.views import AnnouncementView, Count, DeliveryView, FindingView
 T = TypeVar("T")
 
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
+FOLLOWABLE = (State.PUBLISHED, State.FAILED, State.PUBLISHING)  # something went out
 MAX_TEXT = 10_000  # beyond any destination's limit; keeps a paste accident out of the database
 CONFLICT_RETRIES = 5
 
@@ -53,6 +54,7 @@ class Draft:
     destinations: tuple[str, ...]
     title: str | None = None
     status: str | None = None
+    follows: int | None = None  # the announcement this one continues (a thread, an incident update)
 
     def post(self, *, announcement_id: int | None = None, released_at: datetime | None = None) -> Post:
         return Post(
@@ -75,7 +77,13 @@ class Outcome:
 
 def content_hash(draft: Draft) -> str:
     blob = json.dumps(
-        {"text": draft.text, "title": draft.title, "status": draft.status, "destinations": list(draft.destinations)},
+        {
+            "text": draft.text,
+            "title": draft.title,
+            "status": draft.status,
+            "destinations": list(draft.destinations),
+            "follows": draft.follows,
+        },
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -158,6 +166,10 @@ class Announcements:
                     problems["status"] = f"{name} (Statuspage) needs a status: {', '.join(STATUSES)}."
             if draft.text.strip():
                 text_problems.extend(destination.check(draft.post()))
+        if draft.follows is not None:
+            problem = self._follow_up_problem(draft.follows)
+            if problem:
+                problems["follows"] = problem
         if draft.title and len(draft.title) > 255:
             problems["title"] = f"The title is {len(draft.title)} characters; the limit is 255."
         findings: list[checks.Finding] = []
@@ -179,6 +191,21 @@ class Announcements:
             raise InvalidDraft(problems)
         return [f for f in findings if f.severity != checks.Severity.BLOCKING]
 
+    def _follow_up_problem(self, follows: int) -> str | None:
+        with Session(self.engine) as session:
+            earlier = store.get_announcement(session=session, announcement_id=follows)
+        if earlier is None:
+            return f"Announcement #{follows} does not exist."
+        if earlier.state not in FOLLOWABLE:
+            return f"#{follows} was never published, so there is nothing to follow up on."
+        return None
+
+    def follow_up_choices(self, *, limit: int = 25) -> list[tuple[int, str]]:
+        """Recently published announcements a new one can continue: (id, short label)."""
+        with Session(self.engine) as session:
+            rows = store.list_announcements(session=session, states=list(FOLLOWABLE), limit=limit)
+        return [(a.id or 0, f"#{a.id} {a.title or a.text}".replace("\n", " ")) for a in rows]
+
     def _type(self, name: str) -> str:
         destination = self.destinations.get(name)
         return destination.type if destination else ""
@@ -198,7 +225,9 @@ class Announcements:
         warnings = self.validate(draft, now=now)
         findings = json.dumps([_finding_dict(f) for f in warnings], ensure_ascii=False)
         ordered = tuple(n for n in self.destinations if n in draft.destinations)
-        draft = Draft(text=draft.text, destinations=ordered, title=draft.title or None, status=draft.status)
+        draft = Draft(
+            text=draft.text, destinations=ordered, title=draft.title or None, status=draft.status, follows=draft.follows
+        )
 
         def work(session: Session) -> Outcome:
             announcement = Announcement(
@@ -206,6 +235,7 @@ class Announcements:
                 text=draft.text,
                 title=draft.title,
                 status=draft.status,
+                follows_id=draft.follows,
                 destinations=json.dumps(list(draft.destinations)),
                 content_hash=content_hash(draft),
                 editors=json.dumps([author_id]),
@@ -328,7 +358,9 @@ class Announcements:
         self.may_edit(announcement_id=announcement_id, user_id=user_id)
         warnings = self.validate(draft, now=now)
         ordered = tuple(n for n in self.destinations if n in draft.destinations)
-        draft = Draft(text=draft.text, destinations=ordered, title=draft.title or None, status=draft.status)
+        draft = Draft(
+            text=draft.text, destinations=ordered, title=draft.title or None, status=draft.status, follows=draft.follows
+        )
 
         def work(session: Session) -> Outcome:
             a = self._load(session, announcement_id)
@@ -350,6 +382,7 @@ class Announcements:
                     "text": draft.text,
                     "title": draft.title,
                     "status": draft.status,
+                    "follows_id": draft.follows,
                     "destinations": json.dumps(list(draft.destinations)),
                     "content_hash": digest,
                     "revision": a.revision + 1,
@@ -360,6 +393,7 @@ class Announcements:
                     "text": draft.text,
                     "title": draft.title,
                     "destinations": list(draft.destinations),
+                    "follows": draft.follows,
                     "text_hash": digest,
                     "findings": findings,
                     "revision": a.revision + 1,
@@ -448,7 +482,13 @@ class Announcements:
         return self._to_view(a, approvals, deliveries)
 
     def _to_view(self, a: Announcement, approvals: list[str], deliveries: list) -> AnnouncementView:  # type: ignore[type-arg]
-        draft = Draft(text=a.text, destinations=tuple(json.loads(a.destinations)), title=a.title, status=a.status)
+        draft = Draft(
+            text=a.text,
+            destinations=tuple(json.loads(a.destinations)),
+            title=a.title,
+            status=a.status,
+            follows=a.follows_id,
+        )
         findings = tuple(
             FindingView(f["rule"], f["severity"], f["message"], f.get("excerpt", ""), f.get("suggestion"))
             for f in json.loads(a.findings)
@@ -461,6 +501,7 @@ class Announcements:
             text=a.text,
             title=a.title,
             status=a.status,
+            follows=a.follows_id,
             destinations=draft.destinations,
             counts=tuple(self.counts(draft)),
             approvals=tuple(approvals),

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from workflow import audit
 from workflow.clock import to_db
+from workflow.destinations.base import Receipt
 from workflow.models import Announcement, Approval, Delivery, DestinationStatus
 from workflow.states import Event, State, next_state
 
@@ -312,6 +313,20 @@ def set_delivery(
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def receipt_of(*, session: Session, announcement_id: int, destination: str) -> Receipt | None:
+    """Where an earlier announcement landed on one destination, if it landed there."""
+    delivery = session.exec(
+        select(Delivery).where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.destination == destination,
+            Delivery.state == DeliveryState.DELIVERED.value,
+        )
+    ).first()
+    if delivery is None or not delivery.remote_id:
+        return None
+    return Receipt(remote_id=delivery.remote_id, url=delivery.url, extra=json.loads(delivery.receipt or "{}"))
 
 
 def delivery_counts(*, session: Session, announcement_id: int) -> dict[str, int]:

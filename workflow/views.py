@@ -58,6 +58,7 @@ class AnnouncementView:
     title: str | None
     status: str | None
     destinations: tuple[str, ...]
+    follows: int | None
     counts: tuple[Count, ...]
     approvals: tuple[str, ...]  # approvers of the current revision, in order
     required_approvals: int

@@ -55,19 +55,22 @@ class SlackDestination:
         return f"*{escape(post.title)}*\n{body}" if post.title else body
 
     def publish(self, post: Post, *, key: str, reply_to: Receipt | None = None) -> Receipt:
+        # A follow-up goes into the thread of the first post (Slack threads are one level deep).
+        thread_ts = (reply_to.extra.get("thread_ts") or reply_to.remote_id) if reply_to else None
         response = self._call(
             "chat.postMessage",
             channel=self.channel,
             text=self._text(post),
             unfurl_links=False,
-            thread_ts=reply_to.remote_id if reply_to else None,
+            thread_ts=thread_ts,
             metadata={
                 "event_type": EVENT_TYPE,
                 "event_payload": {"key": key, "announcement": post.announcement_id or 0},
             },
         )
         ts = str(response["ts"])
-        return Receipt(remote_id=ts, url=self._permalink(ts), extra={"channel": str(response["channel"])})
+        extra = {"channel": str(response["channel"]), "thread_ts": thread_ts or ts}
+        return Receipt(remote_id=ts, url=self._permalink(ts), extra=extra)
 
     def find(self, post: Post, *, key: str) -> Receipt | None:
         oldest = f"{post.released_at.timestamp() - 60:.6f}" if post.released_at else None
