@@ -75,6 +75,8 @@ def compose(
         "multiline": True,
         "max_length": TEXT_MAX,
         "placeholder": _plain("What happened, who is affected, what you are doing, when the next update comes."),
+        # Typing sends block_actions, so the counts below follow the text as it is written.
+        "dispatch_action_config": {"trigger_actions_on": ["on_character_entered"]},
     }
     if text:
         text_input["initial_value"] = text[:TEXT_MAX]
@@ -90,8 +92,20 @@ def compose(
     if title:
         title_input["initial_value"] = title[:TITLE_MAX]
     blocks: list[dict[str, Any]] = [
-        {"type": "input", "block_id": ids.TEXT, "label": _plain("Announcement"), "element": text_input},
-        {"type": "input", "block_id": ids.DESTINATIONS, "label": _plain("Post to"), "element": picker},
+        {
+            "type": "input",
+            "block_id": ids.TEXT,
+            "dispatch_action": True,
+            "label": _plain("Announcement"),
+            "element": text_input,
+        },
+        {
+            "type": "input",
+            "block_id": ids.DESTINATIONS,
+            "dispatch_action": True,
+            "label": _plain("Post to"),
+            "element": picker,
+        },
         {
             "type": "input",
             "block_id": ids.TITLE,
@@ -141,8 +155,14 @@ def compose(
             }
         )
     if counts:
-        line = " · ".join(f"{c.destination} {c}" for c in counts)
-        blocks.append({"type": "context", "elements": [{"type": "plain_text", "text": f"Last saved: {line}"[:2000]}]})
+        line = " · ".join(f"{c.destination} {c}" + ("" if c.fits else " ⚠ too long") for c in counts)
+        blocks.append(
+            {
+                "type": "context",
+                "block_id": ids.COUNTS,
+                "elements": [{"type": "plain_text", "text": f"Length: {line}"[:2000]}],
+            }
+        )
     blocks.append(
         {
             "type": "context",

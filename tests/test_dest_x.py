@@ -300,9 +300,8 @@ def test_check(offline: XDestination) -> None:
 
 def _conformance() -> list[Any]:
     if not CONFORMANCE.exists():
-        return [
-            pytest.param(None, id="missing", marks=pytest.mark.xfail(reason=f"{CONFORMANCE} not found", strict=True))
-        ]
+        # CI clones the repo with shared/ beside it; anywhere else, say plainly what did not run.
+        return [pytest.param(None, None, id="missing", marks=pytest.mark.skip(reason=f"{CONFORMANCE} not found"))]
     tests = yaml.safe_load(CONFORMANCE.read_text(encoding="utf-8"))["tests"]
     # twitter-text v3 supersedes the cases of the v2 group that count emoji per code point; for
     # those texts the discounted-emoji group holds the v3 expectation (see testdata/README.md).
@@ -337,5 +336,7 @@ def test_weighted_length_conformance(offline: XDestination, text: str, expected:
 
 
 def test_conformance_groups_are_all_there() -> None:
+    if not CONFORMANCE.exists():
+        pytest.skip(f"{CONFORMANCE} not found")
     tests = yaml.safe_load(CONFORMANCE.read_text(encoding="utf-8"))["tests"]
     assert all(len(tests[group]) > 0 for group in WEIGHTED_GROUPS)

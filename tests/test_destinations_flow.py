@@ -303,3 +303,34 @@ def test_a_follow_up_must_follow_something_published(app: AppUnderTest) -> None:
     pending = app.latest_id()
     errors = compose(app, ["mastodon"], title=None, status=None, follows=pending)["errors"]
     assert "never published" in errors["follows"]
+
+
+def test_the_modal_counts_as_you_type(app: AppUnderTest, slack: FakeSlack) -> None:
+    app.post(app.requests.slash_command(user_id=AUTHOR, text=""))
+    opened = slack.wait_for_calls("views.open")[-1]["view"]
+    view_id = slack.views()[-1]["id"]
+    text_block = next(b for b in opened["blocks"] if b.get("block_id") == "text")
+    assert text_block["dispatch_action"] is True
+    values = {
+        "text": {"text": plain_text("Everything is fine. " * 16)},
+        "destinations": {"destinations": checkboxes("bluesky", "x", "mastodon")},
+    }
+    response = app.post(
+        app.requests.view_block_action(
+            user_id=AUTHOR,
+            action_id="text",
+            value="",
+            block_id="text",
+            view_id=view_id,
+            view_type="modal",
+            callback_id="compose",
+            view_blocks=opened["blocks"],
+            values=values,
+        )
+    )
+    assert response.status_code == 200
+    updated = slack.wait_for_calls("views.update")[-1]["view"]
+    counts = next(b for b in updated["blocks"] if b.get("block_id") == "counts")["elements"][0]["text"]
+    assert counts == "Length: mastodon 319/500 · bluesky 319/300 ⚠ too long · x 319/280 ⚠ too long"
+    for block in ("text", "destinations"):  # same ids: Slack keeps what the person typed and ticked
+        assert {b.get("block_id") for b in updated["blocks"]} >= {block}

@@ -19,6 +19,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from blocks import ids, modals
 from workflow.clock import Clock
@@ -261,6 +262,31 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
 
     # App Home ----------------------------------------------------------------------------
 
+    def draft_changed(body: dict[str, Any], client: WebClient) -> None:
+        """Typing in the modal, or ticking a destination: show each destination's count."""
+        view = body["view"]
+        draft = _draft(modals.parse_compose(view["state"]["values"]))
+        counts = service.counts(draft) if draft.text else []
+        updated = modals.compose(
+            choices,
+            callback_id=view.get("callback_id") or ids.COMPOSE,
+            text=draft.text,
+            title=draft.title,
+            status=draft.status,
+            selected=draft.destinations,
+            private_metadata=view.get("private_metadata") or "",
+            counts=counts,
+            follow_ups=service.follow_up_choices(),
+            follows=draft.follows,
+        )
+        try:
+            # The hash makes Slack refuse the update if the person typed on meanwhile; the next
+            # keystroke's event brings the newer text.
+            client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "hash_conflict":
+                log.warning("could not update the counts: %s", exc.response.get("error"))
+
     def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") == "home":
             ui.publish_home(user=event["user"])
@@ -275,6 +301,8 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     app.action(ids.EDIT)(ack=ack_now, lazy=[edit_clicked])
     app.view(ids.REJECT_VIEW)(ack=ack_now, lazy=[reject_submitted])
     app.event("app_home_opened")(ack=ack_now, lazy=[home_opened])
+    app.action(ids.TEXT)(ack=ack_now, lazy=[draft_changed])
+    app.action(ids.DESTINATIONS)(ack=ack_now, lazy=[draft_changed])
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> None:

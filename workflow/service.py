@@ -131,9 +131,8 @@ class Announcements:
     def counts(self, draft: Draft) -> list[Count]:
         post = draft.post()
         result = []
-        for name in draft.destinations:
-            destination = self.destinations.get(name)
-            if destination is not None:
+        for name, destination in self.destinations.items():  # config order, as on the card
+            if name in draft.destinations:
                 length = destination.length(post)
                 result.append(Count(name, length.used, length.limit, length.unit))
         return result
