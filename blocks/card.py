@@ -26,6 +26,9 @@ STATE_TITLES = {
     State.REJECTED: "Rejected",
     State.CANCELLED: "Cancelled",
     State.EXPIRED: "Expired",
+    State.RETRACT_PENDING: "Retraction requested",
+    State.RETRACTING: "Retracting",
+    State.RETRACTED: "Retracted",
 }
 
 DELIVERY_ICONS = {
@@ -35,6 +38,9 @@ DELIVERY_ICONS = {
     "failed": ":x:",
     "uncertain": ":grey_question:",
     "skipped": ":white_circle:",
+    "retracting": ":wastebasket:",
+    "retracted": ":wastebasket:",
+    "retract_failed": ":warning:",
 }
 
 
@@ -145,6 +151,18 @@ def _status_line(view: AnnouncementView) -> str:
         return f":octagonal_sign: Cancelled by {mention(view.decided_by or '')} — nothing was sent."
     if view.state is State.EXPIRED:
         return ":zzz: Expired without enough approvals — nothing was sent."
+    if view.state is State.RETRACT_PENDING:
+        reason = f": {escape(view.retract_reason)}" if view.retract_reason else ""
+        return (
+            f":wastebasket: {mention(view.retract_requested_by or '')} asks to delete this everywhere it was "
+            f"posted{reason}. A second person approves the retraction, or keeps it published."
+        )
+    if view.state in (State.RETRACTING, State.RETRACTED):
+        reason = f": {escape(view.retract_reason)}" if view.retract_reason else ""
+        return (
+            f":wastebasket: Retraction requested by {mention(view.retract_requested_by or '')}{reason} — "
+            f"approved by {mention(view.decided_by or '')}. Platforms that cannot delete are marked below."
+        )
     return f"Approved by {approvers or 'the approvers'}."
 
 
@@ -175,8 +193,12 @@ def _buttons(view: AnnouncementView) -> list[dict[str, Any]]:
         }
         if action in (ids.APPROVE, ids.RETRY_FAILED):
             button["style"] = "primary"
-        if action in (ids.REJECT, ids.CANCEL):
+        if action in (ids.REJECT, ids.CANCEL, ids.APPROVE_RETRACT):
             button["style"] = "danger"
+        if action == ids.APPROVE_RETRACT:
+            button["confirm"] = _confirm(
+                "Delete it everywhere?", "The posts are deleted where each platform allows it.", "Delete"
+            )
         if action == ids.APPROVE and view.findings:
             n = len(view.findings)
             button["confirm"] = _confirm(
@@ -235,4 +257,7 @@ BUTTON_LABELS = {
     ids.WITHDRAW: "Withdraw",
     ids.CANCEL: "Cancel",
     ids.RETRY_FAILED: "Retry failed",
+    ids.REQUEST_RETRACT: "Retract…",
+    ids.APPROVE_RETRACT: "Approve retraction",
+    ids.KEEP: "Keep published",
 }

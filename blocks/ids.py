@@ -17,6 +17,9 @@ CANCEL = "cancel"
 RETRY_FAILED = "retry_failed"
 MARK_SENT = "mark_sent"
 SEND_AGAIN = "send_again"
+REQUEST_RETRACT = "request_retract"
+APPROVE_RETRACT = "approve_retract"
+KEEP = "keep"
 
 # Which card button stands for which state event. Worker events have no button.
 BUTTON_FOR_EVENT: dict[Event, str] = {
@@ -27,13 +30,17 @@ BUTTON_FOR_EVENT: dict[Event, str] = {
     Event.WITHDRAW: WITHDRAW,
     Event.CANCEL: CANCEL,
     Event.RETRY_FAILED: RETRY_FAILED,
+    Event.REQUEST_RETRACT: REQUEST_RETRACT,
+    Event.APPROVE_RETRACT: APPROVE_RETRACT,
+    Event.KEEP: KEEP,
 }
-BUTTON_ORDER = (APPROVE, REJECT, EDIT, WITHDRAW, CANCEL, RETRY_FAILED)
+BUTTON_ORDER = (APPROVE, REJECT, EDIT, WITHDRAW, CANCEL, RETRY_FAILED, APPROVE_RETRACT, KEEP, REQUEST_RETRACT)
 
 # Modals
 COMPOSE = "compose"
 EDIT_VIEW = "edit_announcement"
 REJECT_VIEW = "reject_reason"
+RETRACT_VIEW = "retract_reason"
 
 # Blocks and their single input element (action id = block id, for simple parsing)
 TEXT = "text"

@@ -186,29 +186,43 @@ def compose(
     }
 
 
-def reject(ref: ids.Ref) -> dict[str, Any]:
+def _reason_modal(
+    ref: ids.Ref, *, callback_id: str, title: str, submit: str, label: str, optional: bool
+) -> dict[str, Any]:
+    element = {"type": "plain_text_input", "action_id": ids.REASON, "multiline": True, "max_length": REASON_MAX}
     return {
         "type": "modal",
-        "callback_id": ids.REJECT_VIEW,
+        "callback_id": callback_id,
         "private_metadata": ref.encode(),
-        "title": _plain("Reject announcement"),
-        "submit": _plain("Reject"),
+        "title": _plain(title),
+        "submit": _plain(submit),
         "close": _plain("Back"),
         "blocks": [
-            {
-                "type": "input",
-                "block_id": ids.REASON,
-                "optional": True,
-                "label": _plain("Why? The author gets this in a DM."),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": ids.REASON,
-                    "multiline": True,
-                    "max_length": REASON_MAX,
-                },
-            }
+            {"type": "input", "block_id": ids.REASON, "optional": optional, "label": _plain(label), "element": element}
         ],
     }
+
+
+def reject(ref: ids.Ref) -> dict[str, Any]:
+    return _reason_modal(
+        ref,
+        callback_id=ids.REJECT_VIEW,
+        title="Reject announcement",
+        submit="Reject",
+        label="Why? The author gets this in a DM.",
+        optional=True,
+    )
+
+
+def retract(ref: ids.Ref) -> dict[str, Any]:
+    return _reason_modal(
+        ref,
+        callback_id=ids.RETRACT_VIEW,
+        title="Retract announcement",
+        submit="Ask to retract",
+        label="Why delete it? A second person approves.",
+        optional=False,
+    )
 
 
 def _value(values: Mapping[str, Any], block: str) -> Mapping[str, Any]:

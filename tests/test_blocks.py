@@ -76,6 +76,14 @@ EVERY_STATE = [
     view(State.REJECTED, decided_by="U0B", reason=HOSTILE),
     view(State.CANCELLED, decided_by="U0B"),
     view(State.EXPIRED),
+    view(State.RETRACT_PENDING, retract_requested_by="U0B", retract_reason=HOSTILE),
+    view(
+        State.RETRACTED,
+        retract_requested_by="U0B",
+        retract_reason="Wrong region",
+        decided_by="U0C",
+        deliveries=(DeliveryView(1, "teams", "retract_failed", 1, error="cannot delete"),),
+    ),
 ]
 
 

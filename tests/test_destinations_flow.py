@@ -334,3 +334,69 @@ def test_the_modal_counts_as_you_type(app: AppUnderTest, slack: FakeSlack) -> No
     assert counts == "Length: mastodon 319/500 · bluesky 319/300 ⚠ too long · x 319/280 ⚠ too long"
     for block in ("text", "destinations"):  # same ids: Slack keeps what the person typed and ticked
         assert {b.get("block_id") for b in updated["blocks"]} >= {block}
+
+
+def test_retracting_a_published_post_needs_a_second_person(
+    app: AppUnderTest, platforms: Platforms, slack: FakeSlack
+) -> None:
+    aid = approve_and_release(app, ["mastodon", "x", "discord", "teams"])
+    assert app.state(aid) == "published"
+    assert set(app.buttons(aid)) == {"request_retract"}
+
+    app.click(AUTHOR, aid, "request_retract")
+    view = slack.wait_for_calls("views.open")[-1]["view"]
+    assert view["callback_id"] == "retract_reason"
+    reason = {"reason": {"reason": plain_text("Posted to the wrong region's customers")}}
+    response = app.post(
+        app.requests.view_submission(
+            user_id=AUTHOR, callback_id="retract_reason", values=reason, private_metadata=view["private_metadata"]
+        )
+    )
+    assert response.status_code == 200 and not response.content
+    app.wait_state(aid, "retract_pending")
+    app.wait_card(aid, "asks to delete this everywhere")
+    assert set(app.buttons(aid)) == {"approve_retract", "keep"}
+
+    app.click(AUTHOR, aid, "approve_retract")
+    app.ephemeral_to(AUTHOR, "You asked for this retraction")
+    assert app.state(aid) == "retract_pending"
+    app.click(ALICE, aid, "approve_retract")
+    app.wait_state(aid, "retracting")
+    app.tick()
+    assert app.state(aid) == "retracted"
+    assert platforms.mastodon.statuses == {} and platforms.x.tweets == {} and platforms.discord.messages == {}
+    assert len(platforms.teams.cards) == 1  # a Teams webhook cannot delete: the card says so
+    app.wait_card(aid, "Retracted")
+    card = app.card_text(aid)
+    assert "*teams* — retract_failed" in card and "*mastodon* — retracted" in card
+    assert app.buttons(aid) == {}
+    actions = [r["action"] for r in audit_rows(app)]
+    assert actions[-7:].count("retraction") == 4 and actions[-1] == "retract_done"
+
+
+def audit_rows(app: AppUnderTest) -> list[dict]:
+    import json
+
+    from workflow import audit
+
+    return [json.loads(line) for line in audit.export_jsonl(app.engine)]
+
+
+def test_a_retraction_can_be_declined(app: AppUnderTest, platforms: Platforms, slack: FakeSlack) -> None:
+    aid = approve_and_release(app, ["mastodon"])
+    app.click(ALICE, aid, "request_retract")
+    view = slack.wait_for_calls("views.open")[-1]["view"]
+    app.post(
+        app.requests.view_submission(
+            user_id=ALICE,
+            callback_id="retract_reason",
+            values={"reason": {"reason": plain_text("Typo")}},
+            private_metadata=view["private_metadata"],
+        )
+    )
+    app.wait_state(aid, "retract_pending")
+    app.click(AUTHOR, aid, "keep")  # with no approver list, anyone may decide
+    app.wait_state(aid, "published")
+    app.ephemeral_to(AUTHOR, "stays published")
+    app.tick(60)
+    assert len(platforms.mastodon.statuses) == 1

@@ -64,3 +64,10 @@ def test_nothing_is_sent_without_an_approval() -> None:
 def test_the_worker_owns_release_and_outcomes() -> None:
     assert {Event.RELEASE, Event.DELIVERED, Event.GIVE_UP, Event.EXPIRE}.isdisjoint(HUMAN_EVENTS)
     assert allowed_events(State.COOLING_OFF) & HUMAN_EVENTS == {Event.CANCEL}
+
+
+def test_deleting_what_was_published_needs_its_own_approval() -> None:
+    into_retracting = {(s, e) for (s, e), t in TRANSITIONS.items() if t is State.RETRACTING}
+    assert into_retracting == {(State.RETRACT_PENDING, Event.APPROVE_RETRACT)}
+    assert next_state(State.RETRACT_PENDING, Event.KEEP) is State.PUBLISHED
+    assert is_terminal(State.RETRACTED)

@@ -262,6 +262,46 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
 
     # App Home ----------------------------------------------------------------------------
 
+    def approve_retract(body: dict[str, Any]) -> None:
+        _card_action(
+            body,
+            lambda ref, user: service.approve_retract(
+                announcement_id=ref.announcement_id, user_id=user, now=clock.now()
+            ),
+        )
+
+    def keep(body: dict[str, Any]) -> None:
+        _card_action(
+            body, lambda ref, user: service.keep(announcement_id=ref.announcement_id, user_id=user, now=clock.now())
+        )
+
+    def retract_clicked(body: dict[str, Any], client: WebClient) -> None:
+        user = body["user"]["id"]
+        channel = (body.get("channel") or {}).get("id")
+        try:
+            ref = ids.Ref.decode(body["actions"][0].get("value"))
+            client.views_open(trigger_id=body["trigger_id"], view=modals.retract(ref))
+        except Exception as exc:  # rendered for the person
+            _answer(exc, channel=channel, user=user)
+
+    @app.view(ids.RETRACT_VIEW)
+    def retract_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        user = body["user"]["id"]
+        try:
+            ref = ids.Ref.decode(view.get("private_metadata"))
+            outcome = service.request_retract(
+                announcement_id=ref.announcement_id,
+                user_id=user,
+                reason=modals.parse_reason(view["state"]["values"]),
+                now=clock.now(),
+            )
+        except (Refusal, ids.BadValue) as exc:
+            # The modal stays open with the reason, so the person can read it and close it.
+            ack(response_action="errors", errors={ids.REASON: str(exc)[:150]})
+            return
+        ack()
+        ui.refresh(outcome.announcement_id)
+
     def draft_changed(body: dict[str, Any], client: WebClient) -> None:
         """Typing in the modal, or ticking a destination: show each destination's count."""
         view = body["view"]
@@ -301,6 +341,9 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     app.action(ids.EDIT)(ack=ack_now, lazy=[edit_clicked])
     app.view(ids.REJECT_VIEW)(ack=ack_now, lazy=[reject_submitted])
     app.event("app_home_opened")(ack=ack_now, lazy=[home_opened])
+    app.action(ids.REQUEST_RETRACT)(ack=ack_now, lazy=[retract_clicked])
+    app.action(ids.APPROVE_RETRACT)(ack=ack_now, lazy=[approve_retract])
+    app.action(ids.KEEP)(ack=ack_now, lazy=[keep])
     app.action(ids.TEXT)(ack=ack_now, lazy=[draft_changed])
     app.action(ids.DESTINATIONS)(ack=ack_now, lazy=[draft_changed])
 

@@ -35,6 +35,8 @@ class Announcement(SQLModel, table=True):
     release_at: datetime | None = Field(default=None, index=True)
     decided_by: str | None = Field(default=None, max_length=32)  # rejecter, canceller
     reason: str | None = None  # reject reason
+    retract_requested_by: str | None = Field(default=None, max_length=32)
+    retract_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -111,6 +111,7 @@ class Worker:
         self._cards = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cards")
         self._card_futures: set[Future[None]] = set()
         self._in_flight: dict[int, tuple[Job, Future[None]]] = {}
+        self._retracting: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
         self._skip_locked = is_postgres(engine)
 
@@ -122,6 +123,7 @@ class Worker:
         self.release()
         self.renew_leases()
         self.dispatch()
+        self.retract()
         self.after_tick()
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
@@ -140,7 +142,7 @@ class Worker:
     def drain(self, timeout: float | None = None) -> None:
         """Wait for the sends and card refreshes under way (tests call this after run_once)."""
         with self._lock:
-            futures = [future for _, future in self._in_flight.values()]
+            futures = [future for _, future in self._in_flight.values()] + list(self._retracting.values())
         for future in futures:
             future.result(timeout=timeout)
         with self._lock:
@@ -246,6 +248,72 @@ class Worker:
     def _done(self, delivery_id: int) -> None:
         with self._lock:
             self._in_flight.pop(delivery_id, None)
+
+    # Retraction ----------------------------------------------------------------------------
+
+    def retract(self) -> None:
+        """Delete approved retractions. Deleting twice is harmless (the second finds nothing),
+        so unlike sends these need no lease: a crash just means the next tick tries again."""
+        now = self.clock.now()
+        with Session(self.engine) as session:
+            due = [
+                (d.id or 0, d.announcement_id, d.destination, d.attempts, store.receipt(d))
+                for d in store.due_retractions(session=session, now=now, limit=self.parallel)
+            ]
+        for delivery_id, announcement_id, name, attempt, receipt in due:
+            with self._lock:
+                if delivery_id in self._retracting:
+                    continue
+                future = self._pool.submit(self._retract_one, delivery_id, announcement_id, name, attempt, receipt)
+                self._retracting[delivery_id] = future
+            future.add_done_callback(lambda _f, did=delivery_id: self._retract_done(did))
+
+    def _retract_done(self, delivery_id: int) -> None:
+        with self._lock:
+            self._retracting.pop(delivery_id, None)
+
+    def _retract_one(self, delivery_id: int, announcement_id: int, name: str, attempt: int, receipt: Receipt) -> None:
+        destination = self.destinations.get(name)
+        values: dict[str, Any]
+        try:
+            if destination is None:
+                raise PermanentPublishError(f"{name} is no longer configured in announce.toml; delete the post by hand")
+            destination.retract(receipt)
+            values = {"state": DeliveryState.RETRACTED.value, "last_error": None}
+        except TransientPublishError as exc:
+            message = self.redact(str(exc))
+            if attempt + 1 >= self.policy.max_attempts:
+                values = {"state": DeliveryState.RETRACT_FAILED.value, "last_error": f"gave up: {message}"}
+            else:
+                delay = (
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else backoff(attempt + 1, policy=self.policy, rand=self.rand())
+                )
+                when = self.clock.now() + timedelta(seconds=min(delay, self.policy.max_retry_after))
+                values = {"attempts": attempt + 1, "next_attempt_at": to_db(when), "last_error": message}
+        except PublishError as exc:  # permanent, or unknown: a person has to look
+            values = {"state": DeliveryState.RETRACT_FAILED.value, "last_error": self.redact(str(exc))}
+        now = self.clock.now()
+        with transaction(self.engine) as session:
+            if not store.set_delivery(
+                session=session, delivery_id=delivery_id, expect=DeliveryState.RETRACTING, now=now, values=values
+            ):
+                return
+            store.record(
+                session=session,
+                actor="worker",
+                action="retraction",
+                now=now,
+                announcement_id=announcement_id,
+                data={
+                    "destination": name,
+                    "outcome": values.get("state", "retrying"),
+                    "error": values.get("last_error"),
+                },
+            )
+            settle(session=session, announcement_id=announcement_id, now=now)
+        self._changed(announcement_id)
 
     # One send ----------------------------------------------------------------------------
 

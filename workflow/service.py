@@ -471,6 +471,77 @@ class Announcements:
 
         return self._run(work, actor=user_id, action="resolve", announcement_id=None, now=now)
 
+    # Retraction: deleting what was published needs its own second person -----------------
+
+    def request_retract(self, *, announcement_id: int, user_id: str, reason: str, now: datetime) -> Outcome:
+        allowed = self.is_approver(user_id)
+
+        def work(session: Session) -> Outcome:
+            a = self._load(session, announcement_id)
+            self._expect(a, State.PUBLISHED, None)
+            if user_id != a.author_id and not allowed:
+                raise NotAllowed("Only the author or an approver can ask to retract an announcement.")
+            if not reason.strip():
+                raise InvalidDraft({"reason": "Say why it should be deleted: the approver and the audit log need it."})
+            store.apply_transition(
+                session=session,
+                announcement=a,
+                event=Event.REQUEST_RETRACT,
+                actor=user_id,
+                now=now,
+                changes={"retract_requested_by": user_id, "retract_reason": reason},
+                data={"reason": reason},
+            )
+            return Outcome(a.id or 0, "Retraction requested: a second person has to approve it on the card.")
+
+        return self._run(work, actor=user_id, action="request_retract", announcement_id=announcement_id, now=now)
+
+    def approve_retract(self, *, announcement_id: int, user_id: str, now: datetime) -> Outcome:
+        allowed = self.is_approver(user_id)
+
+        def work(session: Session) -> Outcome:
+            a = self._load(session, announcement_id)
+            self._expect(a, State.RETRACT_PENDING, None)
+            if user_id == a.retract_requested_by:
+                raise NotAllowed(
+                    "You asked for this retraction, so someone else has to approve it: that is the four eyes."
+                )
+            if not allowed:
+                raise NotAllowed(
+                    f"Only the approvers in announce.toml may approve a retraction: {self.approver_names()}."
+                )
+            store.apply_transition(
+                session=session,
+                announcement=a,
+                event=Event.APPROVE_RETRACT,
+                actor=user_id,
+                now=now,
+                changes={"decided_by": user_id},
+            )
+            return Outcome(a.id or 0, "Retraction approved: deleting the posts where each platform allows it.")
+
+        return self._run(work, actor=user_id, action="approve_retract", announcement_id=announcement_id, now=now)
+
+    def keep(self, *, announcement_id: int, user_id: str, now: datetime) -> Outcome:
+        allowed = self.is_approver(user_id)
+
+        def work(session: Session) -> Outcome:
+            a = self._load(session, announcement_id)
+            self._expect(a, State.RETRACT_PENDING, None)
+            if user_id != a.retract_requested_by and not allowed:
+                raise NotAllowed("Only whoever asked for the retraction, or an approver, can keep it published.")
+            store.apply_transition(
+                session=session,
+                announcement=a,
+                event=Event.KEEP,
+                actor=user_id,
+                now=now,
+                changes={"retract_requested_by": None, "retract_reason": None},
+            )
+            return Outcome(a.id or 0, "Kept: the announcement stays published.")
+
+        return self._run(work, actor=user_id, action="keep", announcement_id=announcement_id, now=now)
+
     # Reading -----------------------------------------------------------------------------
 
     def view(self, *, announcement_id: int) -> AnnouncementView:
@@ -508,6 +579,8 @@ class Announcements:
             release_at=from_db(a.release_at) if a.release_at else None,
             decided_by=a.decided_by,
             reason=a.reason,
+            retract_requested_by=a.retract_requested_by,
+            retract_reason=a.retract_reason,
             findings=findings,
             deliveries=tuple(
                 DeliveryView(
@@ -585,11 +658,23 @@ class Announcements:
 
 
 def settle(*, session: Session, announcement_id: int, now: datetime) -> None:
-    """After a delivery changes: PUBLISHED when all arrived, FAILED when one gave up."""
+    """After a delivery changes: PUBLISHED when all arrived, FAILED when one gave up,
+    RETRACTED when every deletion was tried."""
     a = store.get_announcement(session=session, announcement_id=announcement_id)
-    if a is None or a.state != State.PUBLISHING.value:
+    if a is None or a.state not in (State.PUBLISHING.value, State.RETRACTING.value):
         return
     counts = store.delivery_counts(session=session, announcement_id=announcement_id)
+    if a.state == State.RETRACTING.value:
+        if not counts.get(DeliveryState.RETRACTING.value):
+            store.apply_transition(
+                session=session,
+                announcement=a,
+                event=Event.RETRACT_DONE,
+                actor="worker",
+                now=now,
+                data={"deliveries": counts},
+            )
+        return
     if any(counts.get(s.value) for s in store.OPEN_DELIVERY_STATES):
         return
     event = Event.GIVE_UP if counts.get(DeliveryState.FAILED.value) else Event.DELIVERED
@@ -616,6 +701,10 @@ def describe(a: Announcement) -> str:
         return f"This was cancelled by {who}; nothing was sent."
     if state is State.EXPIRED:
         return "This expired without enough approvals."
+    if state is State.RETRACT_PENDING:
+        return f"A retraction was requested by {mention(a.retract_requested_by or '')} and waits for approval."
+    if state in (State.RETRACTING, State.RETRACTED):
+        return f"This was retracted (approved by {who})."
     return "This announcement is waiting for approval."
 
 

@@ -18,6 +18,9 @@ class State(StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    RETRACT_PENDING = "retract_pending"  # someone asked to delete the published posts; a second person decides
+    RETRACTING = "retracting"  # the worker deletes the posts where the platform allows it
+    RETRACTED = "retracted"
 
 
 class Event(StrEnum):
@@ -32,6 +35,10 @@ class Event(StrEnum):
     DELIVERED = "delivered"  # the worker: every delivery succeeded
     GIVE_UP = "give_up"  # the worker: a delivery failed for good
     RETRY_FAILED = "retry_failed"  # a person re-queues the failed deliveries
+    REQUEST_RETRACT = "request_retract"  # ask to delete what was published
+    APPROVE_RETRACT = "approve_retract"  # a second person agrees: delete it
+    KEEP = "keep"  # the retraction is declined or withdrawn: stays published
+    RETRACT_DONE = "retract_done"  # the worker: every deletion was tried
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
@@ -46,9 +53,13 @@ TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.PUBLISHING, Event.DELIVERED): State.PUBLISHED,
     (State.PUBLISHING, Event.GIVE_UP): State.FAILED,
     (State.FAILED, Event.RETRY_FAILED): State.PUBLISHING,
+    (State.PUBLISHED, Event.REQUEST_RETRACT): State.RETRACT_PENDING,
+    (State.RETRACT_PENDING, Event.KEEP): State.PUBLISHED,
+    (State.RETRACT_PENDING, Event.APPROVE_RETRACT): State.RETRACTING,
+    (State.RETRACTING, Event.RETRACT_DONE): State.RETRACTED,
 }
 
-TERMINAL: frozenset[State] = frozenset({State.PUBLISHED, State.REJECTED, State.CANCELLED, State.EXPIRED})
+TERMINAL: frozenset[State] = frozenset({State.REJECTED, State.CANCELLED, State.EXPIRED, State.RETRACTED})
 
 # Events a person causes by pressing a button; the rest belong to the worker.
 HUMAN_EVENTS: frozenset[Event] = frozenset(
@@ -60,6 +71,9 @@ HUMAN_EVENTS: frozenset[Event] = frozenset(
         Event.WITHDRAW,
         Event.CANCEL,
         Event.RETRY_FAILED,
+        Event.REQUEST_RETRACT,
+        Event.APPROVE_RETRACT,
+        Event.KEEP,
     }
 )
 

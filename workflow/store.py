@@ -32,6 +32,9 @@ class DeliveryState(StrEnum):
     FAILED = "failed"  # gave up: permanent error or retries exhausted
     UNCERTAIN = "uncertain"  # may have been sent; a person decides (no idempotency, no lookup)
     SKIPPED = "skipped"  # a person marked it as sent, or the destination is disabled
+    RETRACTING = "retracting"  # approved for deletion; the worker deletes it at next_attempt_at
+    RETRACTED = "retracted"
+    RETRACT_FAILED = "retract_failed"  # the platform would not delete it: a person has to
 
 
 OPEN_DELIVERY_STATES = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.UNCERTAIN)
@@ -111,6 +114,8 @@ def apply_transition(
         _create_deliveries(session=session, announcement=announcement, now=now)
     elif event is Event.RETRY_FAILED:
         _requeue_failed(session=session, announcement_id=announcement.id, actor=actor, now=now)
+    elif event is Event.APPROVE_RETRACT:
+        _queue_retractions(session=session, announcement_id=announcement.id, now=now)
     return announcement
 
 
@@ -244,6 +249,26 @@ def _requeue_failed(*, session: Session, announcement_id: int, actor: str, now: 
     )
 
 
+def _queue_retractions(*, session: Session, announcement_id: int, now: datetime) -> None:
+    session.execute(
+        update(Delivery)
+        .where(col(Delivery.announcement_id) == announcement_id, col(Delivery.state) == DeliveryState.DELIVERED.value)
+        .values(state=DeliveryState.RETRACTING.value, attempts=0, next_attempt_at=to_db(now), updated_at=to_db(now))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def due_retractions(*, session: Session, now: datetime, limit: int) -> list[Delivery]:
+    return list(
+        session.exec(
+            select(Delivery)
+            .where(Delivery.state == DeliveryState.RETRACTING.value, col(Delivery.next_attempt_at) <= to_db(now))
+            .order_by(col(Delivery.id))
+            .limit(limit)
+        )
+    )
+
+
 def deliveries_of(*, session: Session, announcement_id: int) -> list[Delivery]:
     return list(
         session.exec(select(Delivery).where(Delivery.announcement_id == announcement_id).order_by(col(Delivery.id)))
@@ -326,7 +351,12 @@ def receipt_of(*, session: Session, announcement_id: int, destination: str) -> R
     ).first()
     if delivery is None or not delivery.remote_id:
         return None
-    return Receipt(remote_id=delivery.remote_id, url=delivery.url, extra=json.loads(delivery.receipt or "{}"))
+    return receipt(delivery)
+
+
+def receipt(delivery: Delivery) -> Receipt:
+    """A delivered post as the platform named it, for a reply to it or its deletion."""
+    return Receipt(remote_id=delivery.remote_id or "", url=delivery.url, extra=json.loads(delivery.receipt or "{}"))
 
 
 def delivery_counts(*, session: Session, announcement_id: int) -> dict[str, int]:

@@ -70,6 +70,8 @@ class AnnouncementView:
     editors: tuple[str, ...] = ()
     created_at: datetime | None = None
     warnings: int = field(default=0)
+    retract_requested_by: str | None = None
+    retract_reason: str | None = None
     version: int = 0  # what a card rendered from this view shows
     channel: str = ""
     message_ts: str | None = None
