@@ -67,6 +67,21 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], path: str = "/healthz
     raise SystemExit("server did not come up")
 
 
+def approvals(requests: SlackRequests, *, first: int, count: int) -> list[tuple[bytes, dict[str, str]]]:
+    """Signed Approve clicks on announcements first … first + count - 1, one approver each."""
+    return [
+        requests.block_action(
+            user_id=f"U0USER{i:04d}",
+            action_id="approve",
+            value=f"{first + i}:1",
+            block_id="card_actions",
+            channel_id="C0APPROVALS",
+            message_ts="1.1",
+        )
+        for i in range(count)
+    ]
+
+
 def clicks(port: int, bodies: list[tuple[bytes, dict[str, str]]], concurrency: int) -> list[float]:
     client = httpx.Client(
         base_url=f"http://127.0.0.1:{port}", timeout=10, limits=httpx.Limits(max_connections=concurrency)
@@ -116,17 +131,7 @@ def main() -> None:
     bare = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_bolt.py")], env={**env, "PORT": str(bare_port)})
     try:
         wait_healthy(bare_port, bare, "/")
-        bodies = [
-            requests.block_action(
-                user_id=f"U0USER{i:04d}",
-                action_id="approve",
-                value=f"{i + 1}:1",
-                block_id="card_actions",
-                channel_id="C0APPROVALS",
-                message_ts="1.1",
-            )
-            for i in range(args.requests)
-        ]
+        bodies = approvals(requests, first=1, count=args.requests)
         clicks(bare_port, bodies[:20], args.concurrency)  # warm-up
         results["bare Bolt app"] = clicks(bare_port, bodies, args.concurrency)
     finally:
@@ -158,29 +163,9 @@ def main() -> None:
                 ):
                     break
             time.sleep(0.2)
-        warm = [
-            requests.block_action(
-                user_id=f"U0USER{i:04d}",
-                action_id="approve",
-                value=f"{args.requests + i + 1}:1",
-                block_id="card_actions",
-                channel_id="C0APPROVALS",
-                message_ts="1.1",
-            )
-            for i in range(20)
-        ]
+        warm = approvals(requests, first=args.requests + 1, count=20)
         clicks(app_port, warm, args.concurrency)
-        bodies = [
-            requests.block_action(
-                user_id=f"U0USER{i:04d}",
-                action_id="approve",
-                value=f"{i + 1}:1",
-                block_id="card_actions",
-                channel_id="C0APPROVALS",
-                message_ts="1.1",
-            )
-            for i in range(args.requests)
-        ]
+        bodies = approvals(requests, first=1, count=args.requests)
         results["Count to Ten"] = clicks(app_port, bodies, args.concurrency)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until every approved announcement was released

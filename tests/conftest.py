@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -90,3 +91,10 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[httpx.Client]:
+    """For adapter tests: a short read timeout, so a scripted slow answer becomes a lost answer quickly."""
+    with httpx.Client(timeout=httpx.Timeout(2.0, read=0.25)) as client:
+        yield client

@@ -32,13 +32,6 @@ def fake() -> Iterator[FakeBluesky]:
         yield server  # type: ignore[misc]
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    # A short read timeout, so a scripted slow answer becomes a lost answer quickly.
-    with httpx.Client(timeout=httpx.Timeout(2.0, read=0.25)) as client:
-        yield client
-
-
 def make(fake: FakeBluesky, http: httpx.Client, **options: object) -> BlueskyDestination:
     values = {"base_url": fake.url, "handle": fake.user_handle, "app_password": fake.app_password, **options}
     return BlueskyDestination(

@@ -32,13 +32,6 @@ def fake() -> Iterator[FakeMastodon]:
         yield server  # type: ignore[misc]
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    # A short read timeout, so a scripted slow answer becomes a lost answer quickly.
-    with httpx.Client(timeout=httpx.Timeout(2.0, read=0.25)) as client:
-        yield client
-
-
 def make(fake: FakeMastodon, http: httpx.Client, **options: object) -> MastodonDestination:
     values = {"base_url": fake.url, "access_token": fake.token, **options}
     return MastodonDestination(

@@ -32,13 +32,6 @@ def fake() -> Iterator[FakeStatuspage]:
         yield server  # type: ignore[misc]
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    # A short read timeout, so a scripted slow answer becomes a lost answer quickly.
-    with httpx.Client(timeout=httpx.Timeout(2.0, read=0.25)) as client:
-        yield client
-
-
 def make(fake: FakeStatuspage, http: httpx.Client, **options: object) -> StatuspageDestination:
     values = {"base_url": fake.url, "page_id": fake.page_id, "api_key": fake.api_key, **options}
     return StatuspageDestination(

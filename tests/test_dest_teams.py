@@ -30,13 +30,6 @@ def fake() -> Iterator[FakeTeams]:
         yield server  # type: ignore[misc]
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    # A short read timeout, so a scripted slow answer becomes a lost answer quickly.
-    with httpx.Client(timeout=httpx.Timeout(2.0, read=0.25)) as client:
-        yield client
-
-
 def make(fake: FakeTeams, http: httpx.Client, url: str | None = None) -> TeamsDestination:
     values = {"webhook_url": url or fake.webhook_url}
     return TeamsDestination(

@@ -40,13 +40,6 @@ def fake() -> Iterator[FakeX]:
         yield server  # type: ignore[misc]
 
 
-@pytest.fixture(scope="module")
-def http() -> Iterator[httpx.Client]:
-    # A short read timeout, so a scripted slow answer becomes a lost answer quickly.
-    with httpx.Client(timeout=httpx.Timeout(2.0, read=0.25)) as client:
-        yield client
-
-
 def make(fake: FakeX, http: httpx.Client, **options: object) -> XDestination:
     values = {
         "base_url": fake.url,
