@@ -570,3 +570,39 @@ def test_checks_command_for_ci_pipelines(tmp_path: Path, monkeypatch: pytest.Mon
         assert isinstance(json.loads(out.getvalue()), list)
     (tmp_path / "announce.toml").write_text('[checks]\ndisable = ["speculatoin"]\n')
     assert app_module.main(["checks"], env) == 64
+
+
+def test_cancel_at_the_moment_of_release_exactly_one_wins(
+    app: AppUnderTest, slack: FakeSlack, receiver: FakeWebhookReceiver
+) -> None:
+    for _ in range(3):  # the race goes either way; each round must come out whole
+        aid = app.submit(AUTHOR, "Maintenance finished at 23:10 UTC.", ["partner-webhook"])
+        app.click(ALICE, aid, "approve")
+        app.wait_state(aid, "cooling_off")
+        app.wait_card(aid, "sending at")
+        app.clock.advance(10)  # release_at is now
+        barrier = threading.Barrier(2)
+
+        def cancel(aid: int = aid, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            app.click(AUTHOR, aid, "cancel")
+
+        def release(barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            app.tick()
+
+        threads = [threading.Thread(target=cancel), threading.Thread(target=release)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_until(lambda aid=aid: app.state(aid) in {"cancelled", "published"}, what="an outcome")
+        app.tick()
+        won = [
+            r["action"]
+            for r in audit_rows(app.engine)
+            if r["announcement_id"] == aid and r["action"] in {"cancel", "release"}
+        ]
+        assert len(won) == 1
+        sent = [p for _, p in receiver.accepted if p["data"]["id"] == aid]
+        assert len(sent) == (1 if won == ["release"] else 0)
