@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WRITE_OPTION = "count_to_ten_write"  # marks a connection whose transaction will write
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -49,7 +50,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writes (`transaction()`) take the write lock up front; reads begin deferred, so they
+        # never queue behind a writer (WAL gives them a snapshot).
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def migrate(engine: Engine) -> None:
@@ -70,6 +74,7 @@ def is_postgres(engine: Engine) -> bool:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work that writes: commit on success, roll back on any error."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
+        session.connection(execution_options={WRITE_OPTION: True})
         yield session
