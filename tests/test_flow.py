@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, quote
 
 import pytest
 from sqlalchemy import Engine, func
@@ -606,3 +607,13 @@ def test_cancel_at_the_moment_of_release_exactly_one_wins(
         assert len(won) == 1
         sent = [p for _, p in receiver.accepted if p["data"]["id"] == aid]
         assert len(sent) == (1 if won == ["release"] else 0)
+
+
+def test_a_view_submission_without_state_is_answered_with_field_errors(app: AppUnderTest) -> None:
+    body, _ = app.requests.view_submission(user_id=AUTHOR, callback_id="compose", values={})
+    payload = json.loads(parse_qs(body.decode())["payload"][0])
+    del payload["view"]["state"]
+    raw = ("payload=" + quote(json.dumps(payload))).encode()
+    response = app.post((raw, app.requests.sign(raw)))
+    assert response.status_code == 200
+    assert set(response.json()["errors"]) == {"text", "destinations"}

@@ -66,6 +66,13 @@ def start_socket_mode(app: App, app_token: str) -> None:
     SocketModeHandler(app, app_token).start()
 
 
+def _values(view: dict[str, Any]) -> dict[str, Any]:
+    """The modal's input values; an odd payload yields none, which validation then names."""
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
 def _draft(submitted: modals.Submitted) -> Draft:
     return Draft(
         text=submitted.text,
@@ -123,7 +130,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     @app.view(ids.COMPOSE)
     def compose_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        draft = _draft(modals.parse_compose(view["state"]["values"]))
+        draft = _draft(modals.parse_compose(_values(view)))
         try:
             outcome = service.submit(draft, author_id=user, now=clock.now())
         except InvalidDraft as exc:
@@ -205,7 +212,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
                 announcement_id=ref.announcement_id,
                 revision=ref.revision,
                 user_id=user,
-                reason=modals.parse_reason(view["state"]["values"]),
+                reason=modals.parse_reason(_values(view)),
                 now=clock.now(),
             )
         except Exception as exc:  # rendered for the person (as a DM: a modal has no channel)
@@ -244,7 +251,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     @app.view(ids.EDIT_VIEW)
     def edit_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         user = body["user"]["id"]
-        draft = _draft(modals.parse_compose(view["state"]["values"]))
+        draft = _draft(modals.parse_compose(_values(view)))
         try:
             ref = modals.parse_edit_metadata(view.get("private_metadata") or "")
             outcome = service.edit(
@@ -292,7 +299,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
             outcome = service.request_retract(
                 announcement_id=ref.announcement_id,
                 user_id=user,
-                reason=modals.parse_reason(view["state"]["values"]),
+                reason=modals.parse_reason(_values(view)),
                 now=clock.now(),
             )
         except (Refusal, ids.BadValue) as exc:
@@ -305,7 +312,7 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     def draft_changed(body: dict[str, Any], client: WebClient) -> None:
         """Typing in the modal, or ticking a destination: show each destination's count."""
         view = body["view"]
-        draft = _draft(modals.parse_compose(view["state"]["values"]))
+        draft = _draft(modals.parse_compose(_values(view)))
         counts = service.counts(draft) if draft.text else []
         updated = modals.compose(
             choices,
