@@ -227,6 +227,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return checks_command(argv[1:], env)
     args = parser().parse_args(argv)
     logging.basicConfig(level=env.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin, every start
     clock = SystemClock()
     needs_slack = args.command not in {"migrate", "audit"}
     try:
