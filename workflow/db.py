@@ -30,6 +30,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # Web threads, listener and delivery pools and the worker all hold connections; a pool
+            # smaller than that would open and close overflow connections (and their PRAGMAs) all day.
+            pool_size=pool_size * 3,
+            max_overflow=pool_size,
         )
         _sqlite_pragmas(engine)
         return engine

@@ -110,6 +110,7 @@ class Worker:
         # by rendering each card in turn.
         self._cards = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cards")
         self._card_futures: set[Future[None]] = set()
+        self._cards_queued: set[int] = set()
         self._in_flight: dict[int, tuple[Job, Future[None]]] = {}
         self._retracting: dict[int, Future[None]] = {}
         self._lock = threading.Lock()
@@ -397,6 +398,12 @@ class Worker:
         self._changed(job.announcement_id)
 
     def _changed(self, announcement_id: int) -> None:
+        # One queued refresh per card is enough: it renders whatever the state is when it runs,
+        # so a release and its deliveries landing together cost one chat.update, not three.
+        with self._lock:
+            if announcement_id in self._cards_queued:
+                return
+            self._cards_queued.add(announcement_id)
         future = self._cards.submit(self._refresh, announcement_id)
         with self._lock:
             self._card_futures.add(future)
@@ -407,6 +414,8 @@ class Worker:
             self._card_futures.discard(future)
 
     def _refresh(self, announcement_id: int) -> None:
+        with self._lock:
+            self._cards_queued.discard(announcement_id)
         try:
             self.on_change(announcement_id)
         except Exception:  # the card is repaired by the next sync; the state change stands
