@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from workflow import audit, checks, destinations, listeners
+from workflow.audit_export import AuditExports
 from workflow.clock import Clock, SystemClock
 from workflow.db import make_engine, migrate
 from workflow.destinations.base import PublishError
@@ -96,7 +97,10 @@ def build(
         after_tick=lambda: ui.sync_stale(clock.now()),
     )
     bolt = listeners.create_app(settings, client=client)
-    listeners.register(bolt, service=service, ui=ui, clock=clock)
+    audit_exports = AuditExports(
+        engine=engine, client=client, service=service, readers=settings.audit.readers, clock=clock
+    )
+    listeners.register(bolt, service=service, ui=ui, clock=clock, audit_exports=audit_exports)
     slack_wsgi = None if settings.socket_mode else listeners.wsgi_handler(bolt)
     wsgi = make_wsgi(engine=engine, slack=slack_wsgi, audit_token=settings.audit_export_token, now=clock.now)
     return Runtime(settings, engine, service, ui, worker, bolt, wsgi)
@@ -165,7 +169,7 @@ def check(settings: Settings, runtime: Runtime) -> int:
 
 def audit_command(args: argparse.Namespace, engine: Engine, clock: Clock) -> int:
     if args.audit_command == "verify":
-        result = audit.verify(engine)
+        result = audit.verify(engine, workers=args.workers)
         print(result.describe())
         return 0 if result.ok else 1
     query = {
@@ -176,15 +180,21 @@ def audit_command(args: argparse.Namespace, engine: Engine, clock: Clock) -> int
     except BadQuery as exc:
         print(f"audit export: {exc}", file=sys.stderr)
         return 2
-    seq, head = audit.head(engine)
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    run = audit.Export(engine, args.format, flt, workers=args.workers)
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:
-        for line in audit.EXPORTERS[args.format](engine, flt):
-            out.write(line)
+        for chunk in run.chunks():
+            out.write(chunk)
+        out.flush()
+    except BrokenPipeError:  # `... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
-        if out is not sys.stdout:
+        if out is not sys.stdout.buffer:
             out.close()
-    print(f"chain head: seq {seq} hash {head}", file=sys.stderr)
+    span = f"seq {run.first_seq}-{run.last_seq}" if run.rows else "none matched"
+    print(f"audit export: {run.rows} events ({span})", file=sys.stderr)
+    print(f"chain head: seq {run.head_seq} hash {run.head_hash}", file=sys.stderr)
     return 0
 
 
@@ -200,10 +210,17 @@ def parser() -> argparse.ArgumentParser:
     export_p = audit_sub.add_parser("export", help="stream the audit log")
     export_p.add_argument("--format", choices=sorted(audit.EXPORTERS), default="csv")
     export_p.add_argument("--since", help="ISO date/time, an age like 7d, or a sequence number to resume after")
-    export_p.add_argument("--until", help="ISO date/time or an age like 1d")
+    export_p.add_argument("--until", help="ISO date/time or an age like 1d (a bare date includes that day)")
     export_p.add_argument("--announcement", help="only this announcement's events")
     export_p.add_argument("--output", help="write to this file instead of standard output")
-    audit_sub.add_parser("verify", help="recompute the hash chain")
+    verify_p = audit_sub.add_parser("verify", help="recompute the hash chain")
+    for command in (export_p, verify_p):
+        command.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="processes for a large log (from 100,000 rows): about N times faster, N times the memory",
+        )
     # Listed for --help; main() hands its arguments to checks.cli.
     sub.add_parser("checks", help="pre-flight checks on a draft from standard input ([--lang en|it] [--json])")
     return p

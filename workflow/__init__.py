@@ -18,6 +18,7 @@ Module map
     slack_ui      cards, ephemerals, DMs, App Home, user groups (slack_sdk)
     listeners     the only slack_bolt importer: thin handlers
     web           the WSGI app: /slack/events, /healthz, /audit/export
+    audit_export  /announce audit: the log as a file in the requester's DM, built off the request path
 
 Import rules (tests/test_imports.py enforces them)
     states and views import only the standard library; models, store, service, outbox, checks,

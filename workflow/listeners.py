@@ -16,12 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from blocks import ids, modals
+from workflow.audit_export import AuditExports
 from workflow.clock import Clock
 from workflow.errors import InvalidDraft, NotAllowed, Refusal
 from workflow.service import Announcements, Draft
@@ -34,6 +35,8 @@ HELP = (
     "*/announce* opens a draft. */announce some text* opens it with the text filled in.\n"
     "A second person approves it on the card in the approval channel; the app then counts to ten "
     "(anyone who approved, or the author, can still Cancel) and posts it to the destinations you chose.\n"
+    "*/announce audit [since] [until] [csv|jsonl]* sends you the audit log as a file in a DM "
+    "(approvers and audit readers; dates or ages like 7d; default the last 30 days, CSV).\n"
     "*/announce help* shows this."
 )
 
@@ -83,7 +86,9 @@ def _draft(submitted: modals.Submitted) -> Draft:
     )
 
 
-def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> None:
+def register(
+    app: App, *, service: Announcements, ui: SlackUI, clock: Clock, audit_exports: AuditExports | None = None
+) -> None:
     choices = [
         modals.DestinationChoice(name=name, type=destination.type, default=service.destination_settings[name].default)
         for name, destination in service.destinations.items()
@@ -117,10 +122,18 @@ def register(app: App, *, service: Announcements, ui: SlackUI, clock: Clock) -> 
     # /announce ---------------------------------------------------------------------------
 
     @app.command("/announce")
-    def announce(ack: Ack, command: dict[str, Any], client: WebClient) -> None:
+    def announce(ack: Ack, command: dict[str, Any], client: WebClient, respond: Respond) -> None:
         text = (command.get("text") or "").strip()
         if text.lower() in {"help", "-h", "--help", "?"}:
             ack(text=HELP)
+            return
+        words = text.split()
+        if words and words[0].lower() == "audit":
+            # Answered in the ack (ephemeral); the export itself runs on audit_exports' own pool.
+            if audit_exports is None:
+                ack(text="Audit exports are not set up in this app.")
+                return
+            ack(text=audit_exports.request(user_id=command["user_id"], words=words[1:], respond=respond))
             return
         ack()
         # Open first: the trigger id dies three seconds after the click.

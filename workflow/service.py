@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from workflow import checks, store
+from workflow import audit, checks, store
 from workflow.clock import from_db, to_db
 from workflow.db import transaction
 from workflow.destinations.base import Destination, Post, Redelivery
@@ -43,9 +43,13 @@ CONFLICT_RETRIES = 5
 
 
 class Directory(Protocol):
-    """Who is in a Slack user group (cached by the implementation)."""
+    """Who is in a Slack user group, and what people are called (cached by the implementation)."""
 
     def members(self, group_id: str) -> frozenset[str]: ...
+
+    def display_name(self, user_id: str) -> str | None:
+        """The name the person shows now, for the audit log; None when it cannot be known."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -631,11 +635,15 @@ class Announcements:
     ) -> T:
         """Run one use case in a transaction; re-run it when a concurrent change won the race.
 
-        A refusal is audited in a transaction of its own (the use case's was rolled back).
+        A refusal is audited in a transaction of its own (the use case's was rolled back). The
+        actor's display name is looked up first (cached; never inside the transaction) and goes
+        into the events this use case appends.
         """
+        name = self.directory.display_name(actor)
         for attempt in range(CONFLICT_RETRIES):
             try:
                 with transaction(self.engine) as session:
+                    audit.name_actor(session, actor, name)
                     return work(session)
             except (store.StaleState, IntegrityError):
                 if attempt == CONFLICT_RETRIES - 1:
@@ -646,6 +654,7 @@ class Announcements:
                 refusal = exc
                 break
         with transaction(self.engine) as session:
+            audit.name_actor(session, actor, name)
             store.record(
                 session=session,
                 actor=actor,

@@ -35,13 +35,47 @@ SLACK_ERRORS = (SlackApiError, urllib.error.URLError, TimeoutError)
 
 
 class SlackDirectory:
-    """User-group membership from usergroups.users.list, cached for a minute."""
+    """User-group membership from usergroups.users.list, cached for a minute; display names
+    from users.info, cached for ten minutes."""
+
+    NAME_TTL = 600.0
+    NAME_TIMEOUT = 2  # seconds: a name is looked up before a modal's answer, which Slack waits 3 s for
 
     def __init__(self, client: WebClient, *, ttl: float = 60.0) -> None:
         self.client = client
         self.ttl = ttl
         self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._names: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
+        # Its own client with a short timeout and no retries: a slow users.info costs a name, never an answer.
+        self._quick = WebClient(
+            token=client.token, base_url=client.base_url, timeout=self.NAME_TIMEOUT, retry_handlers=[]
+        )
+
+    def display_name(self, user_id: str) -> str | None:
+        """The display name (else the real name) the person has now; None if Slack cannot say.
+
+        Only for user ids (U…/W…): "worker" and "system" have no Slack profile. A failure is
+        remembered for a minute, so a Slack outage does not add a call to every click.
+        """
+        if user_id[:1] not in ("U", "W") or not user_id.isalnum():
+            return None
+        now = time.monotonic()
+        with self._lock:
+            hit = self._names.get(user_id)
+            if hit and now - hit[0] < (self.NAME_TTL if hit[1] else self.ttl):
+                return hit[1]
+        try:
+            user = self._quick.users_info(user=user_id).get("user") or {}
+        except SLACK_ERRORS as exc:
+            log.info("no display name for %s: %s", user_id, _slack_error(exc))
+            name = None
+        else:
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or None
+        with self._lock:
+            self._names[user_id] = (now, name)
+        return name
 
     def members(self, group_id: str) -> frozenset[str]:
         # A monotonic clock for a cache's expiry is plumbing, not domain time.

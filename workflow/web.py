@@ -26,31 +26,47 @@ class BadQuery(ValueError):
     pass
 
 
-def parse_moment(value: str, *, now: datetime) -> datetime:
-    """An ISO date or time (UTC unless it says otherwise), or a relative age like 7d, 12h, 30m."""
+def parse_moment(value: str, *, now: datetime, end_of_day: bool = False) -> datetime:
+    """An ISO date or time (UTC unless it says otherwise), or an age like 7d, 12h, 30m before `now`.
+
+    With `end_of_day`, a bare date means the end of that day: "until 2026-11-24" includes the 24th.
+    """
     value = value.strip()
     units = {"d": "days", "h": "hours", "m": "minutes"}
-    if len(value) > 1 and value[-1] in units and value[:-1].isdigit():
-        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if len(value) > 1 and value[-1] in units and value[:-1].isdigit():
+            return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, OverflowError):
         raise BadQuery(
-            f"{value!r} is not a date (2026-11-24), a time (2026-11-24T14:00:00Z) or an age (7d, 12h)"
+            f"{value!r} is not a date (2026-11-24), a time (2026-11-24T14:00:00Z) or an age (7d, 12h, 30m)"
         ) from None
+    if end_of_day and len(value) == 10:  # 2026-11-24: a whole day
+        moment += timedelta(days=1)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
+EXPORT_QUERY = frozenset({"format", "since", "until", "announcement"})
+
+
 def export_filter(query: dict[str, str], *, now: datetime) -> audit.ExportFilter:
-    since = query.get("since", "")
+    """`since`: a time, an age, or a sequence number to resume after (what the last export's
+    X-Audit-Chain-Seq said); `until`: a time or an age (a bare date includes that day);
+    `announcement`: one announcement's events."""
+    unknown = sorted(set(query) - EXPORT_QUERY)
+    if unknown:
+        raise BadQuery(f"unknown parameter {', '.join(unknown)}; expected {', '.join(sorted(EXPORT_QUERY))}")
+    since = query.get("since", "").strip()
     since_seq = None
     since_at = None
     if since.isdigit():
         since_seq = int(since)  # a sequence number: resume after the last row already pulled
     elif since:
         since_at = parse_moment(since, now=now)
-    until = parse_moment(query["until"], now=now) if query.get("until") else None
-    announcement = query.get("announcement", "")
+    until = parse_moment(query["until"], now=now, end_of_day=True) if query.get("until", "").strip() else None
+    if since_at and until and until <= since_at:
+        raise BadQuery(f"until ({until:%Y-%m-%d %H:%M} UTC) must be after since ({since_at:%Y-%m-%d %H:%M} UTC)")
+    announcement = query.get("announcement", "").strip()
     if announcement and not announcement.isdigit():
         raise BadQuery(f"announcement must be a number, got {announcement!r}")
     return audit.ExportFilter(
@@ -80,13 +96,22 @@ def make_wsgi(
     def export(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not audit_token:
             return respond(start_response, "404 Not Found", "audit export over HTTP is off: set AUDIT_EXPORT_TOKEN\n")
-        given = environ.get("HTTP_AUTHORIZATION", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {audit_token}".encode()):
+        scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+        # Constant time in the token's content: compare_digest on bytes, always run, whatever was sent.
+        token_matches = hmac.compare_digest(given.strip().encode(), audit_token.encode())
+        if not (token_matches and scheme.lower() == "bearer"):
+            log.warning("audit export refused: %s bearer token", "wrong" if given else "no")
+            payload = b"missing or wrong bearer token\n"
             start_response(
-                "401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", "Bearer")]
+                "401 Unauthorized",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(payload))),
+                    ("WWW-Authenticate", 'Bearer realm="audit"'),
+                ],
             )
-            return [b"missing or wrong bearer token\n"]
-        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            return [payload]
+        query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
         fmt = query.get("format", "csv")
         if fmt not in audit.EXPORTERS:
             return respond(start_response, "400 Bad Request", "format must be csv or jsonl\n")
@@ -94,18 +119,22 @@ def make_wsgi(
             flt = export_filter(query, now=now())
         except BadQuery as exc:
             return respond(start_response, "400 Bad Request", f"{exc}\n")
-        seq, head = audit.head(engine)
-        ctype = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
+        # One process: this is a threaded server (workers would fork it). The head is read now and
+        # the rows stop there, so the header describes the body exactly.
+        run = audit.Export(engine, fmt, flt)
+        ctype = "text/csv; charset=utf-8; header=present" if fmt == "csv" else "application/x-ndjson; charset=utf-8"
         start_response(
             "200 OK",
             [
                 ("Content-Type", ctype),
-                ("Content-Disposition", f'attachment; filename="audit.{fmt}"'),
-                ("X-Audit-Chain-Head", head),
-                ("X-Audit-Chain-Seq", str(seq)),
+                ("Content-Disposition", f'attachment; filename="audit-{run.head_seq}.{fmt}"'),
+                ("Cache-Control", "no-store"),
+                ("X-Audit-Chain-Head", run.head_hash),
+                ("X-Audit-Chain-Seq", str(run.head_seq)),
             ],
         )
-        return _encode(audit.EXPORTERS[fmt](engine, flt))
+        log.info("audit export over HTTP: %s %s, chain head seq %s", fmt, query, run.head_seq)
+        return _grouped(run.chunks())
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -130,15 +159,15 @@ def make_wsgi(
     return app
 
 
-def _encode(lines: Iterator[str], size: int = 64 * 1024) -> Iterator[bytes]:
-    """Group rows into ~64 KB chunks: one write per row would make the export syscall-bound."""
-    buffer: list[str] = []
+def _grouped(chunks: Iterator[bytes], size: int = 64 * 1024) -> Iterator[bytes]:
+    """At least ~64 KB per write (the CSV header alone is tiny); batches of rows pass as they are."""
+    buffer: list[bytes] = []
     length = 0
-    for line in lines:
-        buffer.append(line)
-        length += len(line)
+    for chunk in chunks:
+        buffer.append(chunk)
+        length += len(chunk)
         if length >= size:
-            yield "".join(buffer).encode()
+            yield b"".join(buffer) if len(buffer) > 1 else buffer[0]
             buffer, length = [], 0
     if buffer:
-        yield "".join(buffer).encode()
+        yield b"".join(buffer)
