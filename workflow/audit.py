@@ -70,19 +70,10 @@ EXPORT_FIELDS = (
     "hash",
     "data",
 )
-# Keys of `data` lifted into columns (null when the event has none).
-_LIFTED = (
-    "actor_name",
-    "from_state",
-    "to_state",
-    "destination",
-    "remote_id",
-    "url",
-    "text_hash",
-    "text",
-    "findings",
-    "error",
-)
+# Keys of `data` lifted into columns (null when the event has none): every export field that
+# is not a column of the table itself.
+_TABLE_FIELDS = frozenset({"seq", "at", "actor", "action", "announcement_id", "prev_hash", "hash", "data"})
+_LIFTED = tuple(f for f in EXPORT_FIELDS if f not in _TABLE_FIELDS)
 _ACTOR_NAMES = "count_to_ten.audit.actor_names"  # Session.info key: {user id: display name}
 
 
