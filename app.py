@@ -3,8 +3,8 @@
 python app.py            migrate, then serve HTTP (waitress) and run the worker
 python app.py web        HTTP only          python app.py worker    worker only
 python app.py migrate    python app.py check (settings, Slack token, destinations)
-python app.py audit export [--format csv|jsonl] [--since] [--until] [--announcement] [--output]
-python app.py audit verify
+python app.py audit export [--format csv|jsonl] [--since] [--until] [--announcement] [--output] [--workers N]
+python app.py audit verify [--workers N]
 python app.py checks [--lang en|it] [--json] < draft.txt
 """
 
