@@ -94,7 +94,7 @@ def build(
         destination_settings=settings.destinations,
         on_change=ui.refresh,
         redact=Redactor(settings.secret_values()),
-        after_tick=lambda: ui.sync_stale(clock.now()),
+        stale_cards=ui.stale_cards,
     )
     bolt = listeners.create_app(settings, client=client)
     audit_exports = AuditExports(

@@ -86,7 +86,7 @@ class Worker:
         destinations: Mapping[str, Destination],
         destination_settings: Sequence[DestinationSettings],
         on_change: Callable[[int], None] = lambda _id: None,
-        after_tick: Callable[[], None] = lambda: None,
+        stale_cards: Callable[[datetime], list[int]] = lambda _now: [],
         redact: Callable[[str], str] = lambda s: s,
         policy: RetryPolicy = RetryPolicy(),
         lease_seconds: float = 15.0,
@@ -99,7 +99,8 @@ class Worker:
         self.destinations = dict(destinations)
         self.fingerprints = {d.name: fingerprint(d) for d in destination_settings}
         self.on_change = on_change
-        self.after_tick = after_tick
+        self.stale_cards = stale_cards
+        self._next_card_sync: datetime | None = None
         self.redact = redact
         self.policy = policy
         self.lease_seconds = lease_seconds
@@ -125,7 +126,7 @@ class Worker:
         self.renew_leases()
         self.dispatch()
         self.retract()
-        self.after_tick()
+        self.repair_cards()
 
     def run_forever(self, stop: threading.Event, *, interval: float = 0.1) -> None:
         log.info("worker started")
@@ -180,6 +181,16 @@ class Worker:
                     continue
                 changed.append(a.id or 0)
         for announcement_id in changed:
+            self._changed(announcement_id)
+
+    def repair_cards(self, *, every_seconds: float = 5.0) -> None:
+        """Every few seconds, queue a refresh for cards that lag behind (never rendered inline,
+        so a backlog of cards cannot hold up a release)."""
+        now = self.clock.now()
+        if self._next_card_sync is not None and now < self._next_card_sync:
+            return
+        self._next_card_sync = now + timedelta(seconds=every_seconds)
+        for announcement_id in self.stale_cards(now):
             self._changed(announcement_id)
 
     def renew_leases(self) -> None:

@@ -3,7 +3,7 @@ then updated in place), ephemeral answers, DMs, App Home, and user-group members
 
 Used by the handlers and by the worker, so a card follows its announcement whoever changed
 it. Renders are serialised per announcement and always read the latest state, so a slow
-older render can never overwrite a newer card within this process; `sync_stale` repairs any
+older render can never overwrite a newer card within this process; `stale_cards` finds any
 card whose render failed (Slack down, a crash between commit and update).
 """
 
@@ -126,27 +126,24 @@ class SlackUI:
                 )
 
     def refresh(self, announcement_id: int) -> None:
-        """Best effort from the worker: a failure leaves the card stale for `sync_stale`."""
+        """Best effort from the worker: a failure leaves the card stale for `stale_cards`."""
         try:
             self.render_card(announcement_id)
         except SLACK_ERRORS as exc:
             log.warning("card %s not refreshed: %s", announcement_id, _slack_error(exc))
 
-    def sync_stale(self, now: datetime, *, grace_seconds: float = 10.0) -> None:
-        """Re-render cards that lag behind their announcement.
+    def stale_cards(self, now: datetime, *, grace_seconds: float = 10.0) -> list[int]:
+        """Announcements whose card lags behind them (a failed render, a crash before it).
 
         The grace period leaves fresh changes to the handler that made them, so the worker
         never races a handler into posting a second card for a new announcement.
         """
         with Session(self.engine) as session:
-            stale = [
-                a.id
+            return [
+                a.id or 0
                 for a in store.stale_cards(session=session)
                 if from_db(a.updated_at) <= now - timedelta(seconds=grace_seconds)
             ]
-        for announcement_id in stale:
-            if announcement_id is not None:
-                self.refresh(announcement_id)
 
     def ephemeral(self, *, channel: str | None, user: str, text: str) -> None:
         """An answer only the clicker sees; a DM when there is no channel (a modal)."""
