@@ -194,24 +194,27 @@ class AuditExports:
             else:
                 title = f"Audit log {wanted.span()}"
                 self._upload(path, channel=channel, title=title, comment=comment, size=size)
+        self._record(
+            user_id,
+            "audit_export",
+            {
+                "format": wanted.format,
+                "since": wanted.since.isoformat(),
+                "until": wanted.until.isoformat() if wanted.until else None,
+                "rows": export.rows,
+                "head_seq": export.head_seq,
+                "head_hash": export.head_hash,
+                "destination": "slack-dm",
+            },
+        )
+
+    def _record(self, user_id: str, action: str, data: dict[str, Any]) -> None:
+        """One audit event by this person, with their display name at the time."""
         name = self.service.directory.display_name(user_id)
         with transaction(self.engine) as session:
             audit.name_actor(session, user_id, name)
             store.record(
-                session=session,
-                actor=user_id,
-                action="audit_export",
-                now=self.clock.now(),
-                announcement_id=None,
-                data={
-                    "format": wanted.format,
-                    "since": wanted.since.isoformat(),
-                    "until": wanted.until.isoformat() if wanted.until else None,
-                    "rows": export.rows,
-                    "head_seq": export.head_seq,
-                    "head_hash": export.head_hash,
-                    "destination": "slack-dm",
-                },
+                session=session, actor=user_id, action=action, now=self.clock.now(), announcement_id=None, data=data
             )
 
     def _upload(self, path: Path, *, channel: str, title: str, comment: str, size: int) -> None:
@@ -238,17 +241,7 @@ class AuditExports:
 
     def _record_refusal(self, user_id: str, wanted: AuditRequest) -> None:
         try:
-            name = self.service.directory.display_name(user_id)
-            with transaction(self.engine) as session:
-                audit.name_actor(session, user_id, name)
-                store.record(
-                    session=session,
-                    actor=user_id,
-                    action="refused",
-                    now=self.clock.now(),
-                    announcement_id=None,
-                    data={"attempted": "audit_export", "reason": "not an approver or audit reader"},
-                )
+            self._record(user_id, "refused", {"attempted": "audit_export", "reason": "not an approver or audit reader"})
         except Exception:  # the refusal itself was answered; losing its record is logged
             log.exception("could not record the refused audit export by %s", user_id)
 
