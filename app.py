@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from workflow import audit, checks, destinations, listeners
 from workflow.audit_export import AuditExports
 from workflow.clock import Clock, SystemClock
-from workflow.db import make_engine, migrate
+from workflow.db import make_engine, migrate, missing_migrations
 from workflow.destinations.base import PublishError
 from workflow.destinations.http import DEFAULT_TIMEOUT
 from workflow.errors import SettingsError
@@ -168,6 +168,11 @@ def check(settings: Settings, runtime: Runtime) -> int:
 
 
 def audit_command(args: argparse.Namespace, engine: Engine, clock: Clock) -> int:
+    if missing := missing_migrations(engine):
+        print(
+            f"audit: the database lacks migrations {', '.join(missing)}; run `python app.py migrate`", file=sys.stderr
+        )
+        return 2
     if args.audit_command == "verify":
         result = audit.verify(engine, workers=args.workers)
         print(result.describe())

@@ -14,16 +14,27 @@ from workflow.settings import DEFAULT_DATABASE_URL, normalise_database_url
 target_metadata = SQLModel.metadata
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Autogenerate leaves alone the audit table's generated export columns (migration 0004),
+    which the models leave out on purpose."""
+    table = getattr(getattr(obj, "table", None), "name", None)
+    return not (type_ == "column" and reflected and compare_to is None and table == "auditevent")
+
+
 def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     url = normalise_database_url(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
     with create_engine(url).connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=conn, target_metadata=target_metadata, render_as_batch=True, include_object=include_object
+        )
         with context.begin_transaction():
             context.run_migrations()
         conn.commit()

@@ -5,14 +5,15 @@ sorted keys, no spaces and the row's `data` JSON text embedded as stored. Append
 single `AuditHead` row, so concurrent transactions queue up instead of forking the chain, and
 the append lives in the caller's transaction: a transition and its audit row commit together.
 
-Exports and verification read the table through a plain DBAPI cursor (a server-side cursor on
-PostgreSQL) in batches of `BATCH` rows inside a read-only transaction that never takes SQLite's
-write lock: memory stays flat whatever the table's size. Each export is bound to the chain head
-read when it starts (`Export`), so its trailer (the head hash) describes exactly what it holds,
-and a puller resumes with `since=<that seq>`. Rows are formatted a batch at a time with a few C
-calls per row (the csv module alone costs more per row than the whole budget); rows the fast
-path cannot take (a damaged or hand-edited row) go through the plain per-cell path, which
-produces the same text for ordinary rows.
+Verification reads the table through a plain DBAPI cursor (a server-side cursor on PostgreSQL)
+in batches of `BATCH` rows inside a read-only transaction that never takes SQLite's write lock:
+memory stays flat whatever the table's size. Exports let the database write the lines: migration
+0004 keeps the fields an export lifts out of `data` as generated columns, and each ordinary row's
+CSV or JSON line comes out of SQLite's printf()/json_object() or PostgreSQL's COPY, so Python
+only joins bytes. Rows the database marks as not plain go through the reference formatter at the
+end of this module, which defines what an export holds; the tests hold the two together. Each
+export is bound to the chain head read when it starts (`Export`), so its trailer (the head hash)
+describes exactly what it holds, and a puller resumes with `since=<that seq>`.
 
 Actor display names: the use case runner looks the name up before its transaction and puts it on
 the session (`name_actor`); `append` copies it into the row's data, so the name is the one the
@@ -25,18 +26,16 @@ import hashlib
 import json
 import multiprocessing
 import multiprocessing.util
-import operator
 import queue
-import re
+import select as io_wait
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from json.decoder import JSONDecoder
-from json.encoder import c_make_encoder, encode_basestring
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import Engine
@@ -380,6 +379,12 @@ def _check_block(engine: Engine, lo: int, hi: int) -> _Checked:
 
 
 # Export ----------------------------------------------------------------------------------------
+#
+# The database writes each ordinary row's line itself, from the columns migration 0004 lifts out
+# of `data` when a row is stored: SQLite with one printf() or json_object() call per row,
+# PostgreSQL through COPY. Python only joins the lines. A row the database marks as not `plain`
+# (a cell that starts like a formula, odd characters in a fixed-format cell, a damaged `data`)
+# comes back as a marker holding its seq, and the reference formatter below writes it instead.
 
 PARALLEL_MIN_ROWS = 100_000  # below this, starting worker processes costs more than it saves
 
@@ -442,11 +447,9 @@ class Export:
                 if data:
                     yield data
             return
-        chunk = _CHUNKS[self.format]
-        with _rows(self.engine, self.filter) as batches:
-            for batch in batches:
-                self._count(len(batch), batch[0][0], batch[-1][0])
-                yield chunk(batch)
+        for data, rows, first, last in _formatted(self.engine, self.format, self.filter):
+            self._count(rows, first, last)
+            yield data
 
     def _count(self, rows: int, first: int | None, last: int | None) -> None:
         if rows:
@@ -456,21 +459,241 @@ class Export:
 
 
 def _export_block(url: str, fmt: str, flt: ExportFilter) -> tuple[bytes, int, int | None, int | None]:
-    chunk = _CHUNKS[fmt]
     parts: list[bytes] = []
     rows, first, last = 0, None, None
-    with _rows(_worker_engine(url), flt) as batches:
-        for batch in batches:
-            parts.append(chunk(batch))
-            rows += len(batch)
-            first = batch[0][0] if first is None else first
-            last = batch[-1][0]
+    for data, count, lo, hi in _formatted(_worker_engine(url), fmt, flt):
+        parts.append(data)
+        rows += count
+        first = lo if first is None else first
+        last = hi
     return b"".join(parts), rows, first, last
 
 
+_Chunk = tuple[bytes, int, int, int]  # formatted rows, how many, first seq, last seq
+
+
+def _formatted(engine: Engine, fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
+    """The rows of `flt` formatted, a batch per chunk, in one read transaction."""
+    dialect = engine.dialect.name
+    with _reading(engine) as conn, ExitStack() as stack:
+        if dialect == "sqlite":
+            yield from _sqlite_chunks(conn, fmt, flt)
+        elif dialect == "postgresql":
+            # COPY holds its connection until the last row: rows that need the reference
+            # formatter are read on a second one, opened when first needed (rows never change
+            # once written, so the two agree).
+            side: list[Any] = []
+
+            def reader() -> Any:
+                if not side:
+                    side.append(stack.enter_context(_reading(engine)))
+                return side[0]
+
+            yield from _postgres_chunks(conn, reader, fmt, flt)
+        else:
+            raise NotImplementedError(f"the audit log reads SQLite and PostgreSQL, not {dialect}")
+
+
+def _where(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
+    sql, params = _select(dialect, flt)
+    where = sql[sql.index(f" FROM {_TABLE}") :]
+    return where.replace(" ORDER BY seq", f" ORDER BY {_TABLE}.seq"), params  # the table's, not an output column
+
+
+# SQLite: one printf (CSV) or json_object (JSONL) per plain row, over the lifted columns. %w doubles
+# double quotes; the fixed-format cells of a plain row hold none, so they go in with %s.
+_SQLITE_AT = "substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z'"
+_SQLITE_CSV = (
+    'printf(\'"%d","%sT%sZ","%s","%w","%s","%s","%s","%s","%w","%w","%w","%s","%w","%w","%w",'
+    '"%s","%s","%w"\' || char(13, 10), seq, substr(at, 1, 10), substr(at, 12), actor, coalesce(actor_name, \'\'), '
+    "action, announcement_id, from_state, to_state, coalesce(destination, ''), coalesce(remote_id, ''), "
+    "coalesce(url, ''), text_hash, coalesce(text, ''), coalesce(findings, ''), coalesce(error, ''), "
+    "prev_hash, hash, data)"
+)
+_SQLITE_JSONL = (
+    f"json_object('seq', seq, 'at', {_SQLITE_AT}, 'actor', actor, 'actor_name', actor_name, 'action', action, "
+    "'announcement_id', announcement_id, 'from_state', from_state, 'to_state', to_state, "
+    "'destination', destination, 'remote_id', remote_id, 'url', url, 'text_hash', text_hash, 'text', text, "
+    "'findings', json(findings), 'error', error, 'prev_hash', prev_hash, 'hash', hash, 'data', json(data)) "
+    "|| char(10)"
+)
+_SQLITE_LINE = {"csv": _SQLITE_CSV, "jsonl": _SQLITE_JSONL}
+
+
+def _sqlite_chunks(conn: Any, fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
+    where, params = _where("sqlite", flt)
+    line = _SQLITE_LINE[fmt]
+    # Bytes straight from SQLite (no decoding and encoding again); a marker for the rest.
+    sql = f"SELECT CAST(CASE WHEN plain THEN {line} ELSE char(0) || seq END AS BLOB){where}"
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(BATCH):
+            lines = [row[0] for row in batch]
+            yield _assemble(lambda: conn, "sqlite", fmt, lines, [i for i, text in enumerate(lines) if not text[0]])
+    finally:
+        cursor.close()
+
+
+# PostgreSQL: COPY writes CSV in C (FORCE_QUOTE quotes every cell), one row per CopyData message
+# (the protocol sends "one or more CopyData messages, always one per row"): each row arrives on
+# its own and gets its CRLF here. The first cell is empty for a plain row, else the row's seq.
+_PG_AT = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_PG_CSV = (
+    f"CASE WHEN plain THEN '' ELSE seq::text END, seq, {_PG_AT}, actor, coalesce(actor_name, ''), action, "
+    "coalesce(announcement_id::text, ''), coalesce(from_state, ''), coalesce(to_state, ''), "
+    "coalesce(destination, ''), coalesce(remote_id, ''), coalesce(url, ''), coalesce(text_hash, ''), "
+    "coalesce(text, ''), coalesce(findings, ''), coalesce(error, ''), prev_hash, hash, data"
+)
+
+
+def _pg_json(column: str) -> str:
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+def _pg_json_fixed(column: str) -> str:  # a plain row's fixed-format cells need no escaping
+    return f"coalesce('\"' || {column} || '\"', 'null')"
+
+
+_PG_JSON_VALUES = {
+    "seq": "seq",
+    "at": f"'\"' || {_PG_AT} || '\"'",
+    "actor": "'\"' || actor || '\"'",  # never null
+    "actor_name": _pg_json("actor_name"),
+    "action": "'\"' || action || '\"'",  # never null
+    "announcement_id": "coalesce(announcement_id::text, 'null')",
+    "from_state": _pg_json_fixed("from_state"),
+    "to_state": _pg_json_fixed("to_state"),
+    "destination": _pg_json("destination"),
+    "remote_id": _pg_json("remote_id"),
+    "url": _pg_json("url"),
+    "text_hash": _pg_json_fixed("text_hash"),
+    "text": _pg_json("text"),
+    "findings": "coalesce(findings, 'null')",
+    "error": _pg_json("error"),
+    "prev_hash": "'\"' || prev_hash || '\"'",  # never null
+    "hash": "'\"' || hash || '\"'",  # never null
+    "data": "data",
+}
+# Concatenation, not format(): format() parses its template again for every row.
+_PG_JSONL = (
+    "CASE WHEN plain THEN "
+    + " || ".join(f"'{',' if n else '{'}\"{key}\":' || {_PG_JSON_VALUES[key]}" for n, key in enumerate(EXPORT_FIELDS))
+    + " || '}' ELSE '#' || seq END"
+)
+
+
+def _postgres_chunks(conn: Any, reader: Callable[[], Any], fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
+    where, params = _where("postgresql", flt)
+    csv = fmt == "csv"
+    if csv:
+        sql = f"COPY (SELECT {_PG_CSV}{where}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
+    else:  # text format: JSON lines hold no raw control characters, so only \ comes back escaped (\\)
+        sql = f"COPY (SELECT {_PG_JSONL}{where}) TO STDOUT"
+    lines: list[Any] = []
+    marked: list[int] = []
+    with conn.cursor().copy(sql, params) as copy:
+        for row in _copy_rows(copy):  # a memoryview: slices are views, copied once by the join
+            if csv:  # '"","1",...,"{...}"\n' for a plain row, '"7","7",...' for one that is not
+                if row[1] == 34:
+                    lines.append(row[3:-1])
+                else:
+                    marked.append(len(lines))
+                    lines.append(b"\x00" + bytes(row[1:]).split(b'"', 1)[0])
+            elif row[0] != 35:  # a JSON line; COPY doubled its backslashes
+                line = bytes(row)
+                lines.append(line.replace(b"\\\\", b"\\") if b"\\" in line else line)
+            else:  # '#7': row 7 is not plain
+                marked.append(len(lines))
+                lines.append(b"\x00" + bytes(row[1:-1]))
+            if len(lines) == BATCH:
+                yield _assemble(reader, "postgresql", fmt, lines, marked)
+                lines, marked = [], []
+    if lines:
+        yield _assemble(reader, "postgresql", fmt, lines, marked)
+
+
+def _copy_rows(copy: Any) -> Iterator[memoryview]:
+    """The rows of a running COPY TO STDOUT, asked of libpq one by one.
+
+    psycopg's Copy.read() spends about 2 µs of Python on each row (a generator and a wait per
+    message), as much as the rest of the export together. This loop calls libpq for each row
+    and waits on the socket, without the GIL, only when nothing has arrived yet; at the end it
+    collects the COPY's result, as Copy.read() would, and raises the server's error if any.
+    """
+    import psycopg  # noqa: PLC0415 - only a PostgreSQL deployment loads the driver
+
+    pgconn = copy.connection.pgconn
+    poller = io_wait.poll()
+    poller.register(pgconn.socket, io_wait.POLLIN)
+
+    def wait() -> None:
+        poller.poll()
+        pgconn.consume_input()
+
+    while True:
+        nbytes, data = pgconn.get_copy_data(1)  # 1: never block
+        if nbytes > 0:
+            yield data
+        elif nbytes == 0:  # nothing buffered yet
+            wait()
+        elif nbytes == -1:  # the end of the data: then the COPY's own result
+            while pgconn.is_busy():
+                wait()
+            result = pgconn.get_result()
+            while pgconn.get_result() is not None:  # libpq wants results read until None
+                pass
+            if result is None or result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding=copy.connection.info.encoding)
+            return
+        else:
+            raise psycopg.OperationalError(pgconn.error_message.decode(errors="replace"))
+
+
+def _assemble(reader: Callable[[], Any], dialect: str, fmt: str, lines: list[Any], marked: list[int]) -> _Chunk:
+    """Join a batch of lines, the `marked` ones (NUL and a seq) written by the reference formatter.
+    PostgreSQL's CSV lines come without their line end (COPY ends them with LF): CRLF goes between."""
+    first, last = _seq_of(lines[0]), _seq_of(lines[-1])
+    crlf = dialect == "postgresql" and fmt == "csv"
+    if marked:
+        seqs = [_seq_of(lines[i]) for i in marked]
+        formatted = {row[0]: _line(fmt, row) for row in _rows_by_seq(reader(), dialect, seqs)}
+        for i, seq in zip(marked, seqs, strict=True):
+            lines[i] = formatted[seq][:-2] if crlf else formatted[seq]
+    text = b"\r\n".join(lines) + b"\r\n" if crlf else b"".join(lines)
+    return text, len(lines), first, last
+
+
+def _seq_of(line: Any) -> int:
+    """The seq a line starts with: '"12",...' (CSV), '{"seq":12,...' (JSONL) or a marker '\\x0012'."""
+    head = bytes(line[:24])
+    if head[0] == 0:
+        return int(head[1:])
+    if head[0] == 123:  # {
+        return int(head[7 : head.index(b",")])
+    return int(head[1 : head.index(b'"', 1)])
+
+
+def _rows_by_seq(conn: Any, dialect: str, seqs: list[int]) -> list[tuple[Any, ...]]:
+    sql, _ = _select(dialect, ExportFilter())
+    mark = "?" if dialect == "sqlite" else "%s"
+    sql = sql.replace(" ORDER BY seq", f" WHERE seq IN ({', '.join([mark] * len(seqs))})")
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, seqs)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _line(fmt: str, row: tuple[Any, ...]) -> bytes:
+    text = _csv_line(row) if fmt == "csv" else _jsonl_line(row)
+    return text.encode("utf-8", "replace")  # "replace": a lone surrogate from a hand-edited row
+
+
 def export_csv(engine: Engine, flt: ExportFilter = ExportFilter()) -> Iterator[str]:
-    """RFC 4180 CSV (CRLF line ends, every cell quoted), header first, one string per row.
-    The plain path, row by row; `Export` produces the same text faster."""
+    """RFC 4180 CSV (CRLF line ends, every cell quoted), header first, one string per row: the
+    reference formatter, row by row. `Export` writes the same bytes from the database."""
     yield CSV_HEADER
     with _rows(engine, flt) as batches:
         for batch in batches:
@@ -479,10 +702,11 @@ def export_csv(engine: Engine, flt: ExportFilter = ExportFilter()) -> Iterator[s
 
 
 def export_jsonl(engine: Engine, flt: ExportFilter = ExportFilter()) -> Iterator[str]:
-    """One JSON object per line, the fields of EXPORT_FIELDS in order, `data` as an object."""
+    """One JSON object per line, the fields of EXPORT_FIELDS in order: the reference formatter."""
     with _rows(engine, flt) as batches:
         for batch in batches:
-            yield from _jsonl_lines(batch)
+            for row in batch:
+                yield _jsonl_line(row)
 
 
 # Worker processes and prefetching --------------------------------------------------------------
@@ -578,21 +802,11 @@ def _prefetched(batches: Iterator[list[tuple[Any, ...]]], dialect: str) -> Itera
         batches.close()  # type: ignore[attr-defined]  # the cursor, now that no thread uses it
 
 
-# Formatting ------------------------------------------------------------------------------------
+# The reference formatter: what an export holds, row by row. Rows that are not `plain` are
+# written by it, and the tests hold the database's lines to it.
 
 CSV_HEADER = ",".join(EXPORT_FIELDS) + "\r\n"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_CELLS = len(EXPORT_FIELDS)
-# In a row of cells joined by NUL, before quoting: a cell that starts like a formula.
-_FORMULA_CELL = re.compile("\x00([=+\\-@\t\r])")
-# Compact JSON from the C encoder without json.dumps' per-call set-up (sorted keys, as canonical_json).
-_encode_json = c_make_encoder(None, None, encode_basestring, None, ":", ",", True, False, True)
-_scan = JSONDecoder().scan_once  # the C scanner without json.loads' wrapper: half the cost per row
-_lift = operator.itemgetter(*_LIFTED)
-_lift_rest = operator.itemgetter(*_LIFTED[1:])
-_NULLS = dict.fromkeys(_LIFTED)
-_EMPTIES = dict.fromkeys(_LIFTED, "")
-_EMPTY_FOR_NONE = {None: ""}.get
 
 
 def neutralise(cell: str) -> str:
@@ -600,98 +814,9 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def _csv_chunk(rows: list[tuple[Any, ...]]) -> bytes:
-    """CSV for a batch of rows, every cell quoted (RFC 4180 allows it).
-
-    Per row: parse `data`, join the 18 cells with NUL, neutralise a cell that starts like a
-    formula (one regex search up to `data`, which starts with "{"), encode: a few C calls. Per
-    batch, on the UTF-8 bytes: double the quotes, turn NULs into '","' and the row marks
-    (\\x01) into line ends. A value holding NUL or \\x01 shows in the counts, and that batch
-    goes through the per-cell path instead.
-    """
-    parts: list[bytes] = []
-    add = parts.append
-    scan, lift_rest, empties, empty_for_none, danger = _scan, _lift_rest, _EMPTIES, _EMPTY_FOR_NONE, _FORMULA_CELL
-    for row in rows:
-        seq, at, actor, action, announcement_id, data, prev_hash, digest = row
-        try:
-            values = empties | scan(data, 0)[0]
-            findings = values["findings"]
-            if findings is not None and findings.__class__ is not str:
-                values["findings"] = "".join(_encode_json(findings, 0)) if findings else "[]"
-            cells: Any = (
-                f"{seq}\x00{at[:10]}T{at[11:]}Z",
-                actor,
-                values["actor_name"],
-                action,
-                "" if announcement_id is None else str(announcement_id),
-                *lift_rest(values),
-                prev_hash,
-                digest,
-                data,
-            )
-            if None in cells:
-                cells = map(empty_for_none, cells, cells)
-            joined = "\x00".join(cells)  # TypeError for a number or a list: the per-cell path
-            if danger.search(joined, 0, len(joined) - len(data)) is not None:
-                joined = danger.sub("\x00'\\1", joined)
-            add(joined.encode())
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError, StopIteration):
-            add(danger.sub("\x00'\\1", "\x00".join(_csv_texts(row))).encode("utf-8", "replace"))
-    text = b"\x01".join(parts)
-    if text.count(b"\x00") != (_CELLS - 1) * len(parts) or text.count(b"\x01") != len(parts) - 1:
-        return "".join(_csv_line(row) for row in rows).encode("utf-8", "replace")
-    return b'"' + text.replace(b'"', b'""').replace(b"\x00", b'","').replace(b"\x01", b'"\r\n"') + b'"\r\n'
-
-
-def _jsonl_chunk(rows: list[tuple[Any, ...]]) -> bytes:
-    lines: list[bytes] = []
-    add = lines.append
-    for line in _jsonl_lines(rows):
-        try:
-            add(line.encode())  # line by line: one emoji would widen a joined batch to 4 bytes a character
-        except UnicodeEncodeError:  # a lone surrogate from a hand-edited row
-            add(line.encode("utf-8", "replace"))
-    return b"".join(lines)
-
-
-def _jsonl_lines(rows: list[tuple[Any, ...]]) -> list[str]:
-    """JSON lines built from a template: each value encoded by the C string encoder, `data`
-    embedded verbatim once the scanner has read all of it as JSON."""
-    lines: list[str] = []
-    add = lines.append
-    scan, lift, nulls, enc, encode_json = _scan, _lift, _NULLS, encode_basestring, _encode_json
-    for row in rows:
-        seq, at, actor, action, announcement_id, data, prev_hash, digest = row
-        try:
-            payload, end = scan(data, 0)
-            if end != len(data) or (announcement_id is not None and announcement_id.__class__ is not int):
-                raise ValueError("not a plain row")
-            an, fs, ts, de, ri, ur, th, tx, fi, er = lift(nulls | payload)
-            add(
-                f'{{"seq":{seq},"at":{enc(_iso(at))},"actor":{enc(actor)},'
-                f'"actor_name":{"null" if an is None else enc(an)},"action":{enc(action)},'
-                f'"announcement_id":{"null" if announcement_id is None else announcement_id},'
-                f'"from_state":{"null" if fs is None else enc(fs)},"to_state":{"null" if ts is None else enc(ts)},'
-                f'"destination":{"null" if de is None else enc(de)},"remote_id":{"null" if ri is None else enc(ri)},'
-                f'"url":{"null" if ur is None else enc(ur)},"text_hash":{"null" if th is None else enc(th)},'
-                f'"text":{"null" if tx is None else enc(tx)},'
-                f'"findings":{"null" if fi is None else "".join(encode_json(fi, 0))},'
-                f'"error":{"null" if er is None else enc(er)},"prev_hash":{enc(prev_hash)},"hash":{enc(digest)},'
-                f'"data":{data}}}\n'
-            )
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError, StopIteration):
-            add(_jsonl_line(row))
-    return lines
-
-
-_CHUNKS = {"csv": _csv_chunk, "jsonl": _jsonl_chunk}
-
-
-# The plain per-cell path: damaged rows, and the reference the fast paths are tested against.
-
-
 def _fields(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The export's fields of one stored row. Lifted fields are text (a value of another type as
+    its JSON text) or None; findings is the JSON value itself; data is the parsed object."""
     seq, at, actor, action, announcement_id, data, prev_hash, digest = row
     try:
         payload = json.loads(data)
@@ -699,14 +824,18 @@ def _fields(row: tuple[Any, ...]) -> dict[str, Any]:
         payload = data  # not JSON (a damaged row): kept as the text it is
     lifted = payload if isinstance(payload, dict) else {}
     at_text = _iso(at) if isinstance(at, str) and len(at) == 26 and at[10] == " " else str(at)
+    texts = {}
+    for key in _LIFTED:
+        value = lifted.get(key)
+        texts[key] = value if value is None or isinstance(value, str) or key == "findings" else canonical_json(value)
     return {
         "seq": seq,
         "at": at_text,
         "actor": actor,
-        "actor_name": lifted.get("actor_name"),
+        "actor_name": texts["actor_name"],
         "action": action,
         "announcement_id": announcement_id,
-        **{key: lifted.get(key) for key in _LIFTED[1:]},
+        **{key: texts[key] for key in _LIFTED[1:]},
         "prev_hash": prev_hash,
         "hash": digest,
         "data": payload,
@@ -718,7 +847,8 @@ def _csv_texts(row: tuple[Any, ...]) -> list[str]:
     fields = _fields(row)
     fields["data"] = row[5]  # the stored text, as hashed
     return [
-        "" if value is None else value if isinstance(value, str) else canonical_json(value) for value in fields.values()
+        "" if value is None else value if isinstance(value, str) and name != "findings" else canonical_json(value)
+        for name, value in fields.items()
     ]
 
 

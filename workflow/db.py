@@ -60,16 +60,31 @@ def _sqlite_pragmas(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent)."""
     from alembic import command  # noqa: PLC0415 - only start-up and tests need Alembic
     from alembic.config import Config  # noqa: PLC0415
 
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def missing_migrations(engine: Engine) -> list[str]:
+    """The Alembic revisions the database lacks, oldest first (empty when it is up to date):
+    for commands that read the schema without migrating it."""
+    from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+    script = ScriptDirectory(str(MIGRATIONS))
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return [rev.revision for rev in reversed(list(script.iterate_revisions("head", current)))]
 
 
 def is_postgres(engine: Engine) -> bool:

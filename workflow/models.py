@@ -89,7 +89,12 @@ class DestinationStatus(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only, hash-chained: hash = sha256(prev_hash + canonical_json(row))."""
+    """Append-only, hash-chained: hash = sha256(prev_hash + canonical_json(row)).
+
+    The table also has generated columns, computed by the database from `data` (migration 0004:
+    the export's lifted fields and `plain`). They are not fields here: nothing may write them,
+    and only the export in audit.py reads them, with SQL.
+    """
 
     seq: int = Field(primary_key=True)  # gapless, assigned under the head lock
     at: datetime = Field(index=True)
