@@ -261,7 +261,11 @@ def test_jsonl_carries_the_same_fields_as_objects(log: Engine) -> None:
 def test_the_database_writes_what_the_reference_formatter_writes(log: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     with log.connect() as conn:
         plain = conn.execute(text("SELECT seq FROM auditevent WHERE plain ORDER BY seq")).scalars().all()
-    assert plain == [1, 2, 3, 4, 5, 9], "the database writes the ordinary rows; the reference writes the rest"
+        verbatim = conn.execute(text("SELECT seq FROM auditevent WHERE verbatim ORDER BY seq")).scalars().all()
+        formula = conn.execute(text("SELECT seq FROM auditevent WHERE plain AND formula ORDER BY seq")).scalars().all()
+    assert plain == [1, 2, 3, 4, 5, 6, 7, 8, 9], "the database writes these rows; the reference writes the NUL one"
+    assert verbatim == [3, 4, 7], "JSON-escaping the free text of the plain rows that need it"
+    assert formula == [6, 7, 8], "and neutralising the CSV of those with a cell that starts like a formula"
     rows = raw_rows(log)
     csv_body = audit.CSV_HEADER + "".join(audit._csv_line(r) for r in rows)
     jsonl_body = "".join(audit._jsonl_line(r) for r in rows)

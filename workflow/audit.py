@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import multiprocessing.util
 import queue
+import re
 import select as io_wait
 import threading
 from collections import deque
@@ -500,86 +501,86 @@ def _where(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
     return where.replace(" ORDER BY seq", f" ORDER BY {_TABLE}.seq"), params  # the table's, not an output column
 
 
-# SQLite: one printf (CSV) or json_object (JSONL) per plain row, over the lifted columns. %w doubles
-# double quotes; the fixed-format cells of a plain row hold none, so they go in with %s.
-_SQLITE_AT = "substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z'"
-_SQLITE_CSV = (
-    'printf(\'"%d","%sT%sZ","%s","%w","%s","%s","%s","%s","%w","%w","%w","%s","%w","%w","%w",'
-    '"%s","%s","%w"\' || char(13, 10), seq, substr(at, 1, 10), substr(at, 12), actor, coalesce(actor_name, \'\'), '
-    "action, announcement_id, from_state, to_state, coalesce(destination, ''), coalesce(remote_id, ''), "
-    "coalesce(url, ''), text_hash, coalesce(text, ''), coalesce(findings, ''), coalesce(error, ''), "
-    "prev_hash, hash, data)"
-)
-_SQLITE_JSONL = (
-    f"json_object('seq', seq, 'at', {_SQLITE_AT}, 'actor', actor, 'actor_name', actor_name, 'action', action, "
-    "'announcement_id', announcement_id, 'from_state', from_state, 'to_state', to_state, "
-    "'destination', destination, 'remote_id', remote_id, 'url', url, 'text_hash', text_hash, 'text', text, "
-    "'findings', json(findings), 'error', error, 'prev_hash', prev_hash, 'hash', hash, 'data', json(data)) "
-    "|| char(10)"
-)
-_SQLITE_LINE = {"csv": _SQLITE_CSV, "jsonl": _SQLITE_JSONL}
+# The templates, one per database and format. Three kinds of cells: fixed-format ones (ids,
+# states, hashes: in a plain row they hold no quote, backslash or control character, so they go
+# in unescaped), free text (escaped, except in a `verbatim` row, where none needs it), and `data`,
+# JSON already, which goes in exactly as stored. Null free text is '' in CSV and null in JSON.
+
+# SQLite: printf() for CSV, where %w doubles double quotes, and for the JSON of verbatim rows;
+# json_object(), which escapes, for the JSON of the other plain rows.
+_SQLITE_CSV = """printf('"%d","%sT%sZ","%s","%w","%s","%w","%s","%s","%w","%w","%w","%s","%w","%w","%w","%s","%s","%w"'
+    || char(13, 10), seq, substr(at, 1, 10), substr(at, 12), actor, coalesce(actor_name, ''), action,
+    coalesce(announcement_id, ''), from_state, to_state, coalesce(destination, ''), coalesce(remote_id, ''),
+    coalesce(url, ''), text_hash, coalesce(text, ''), coalesce(findings, ''), coalesce(error, ''), prev_hash,
+    hash, data)"""
+_SQLITE_JSON_VERBATIM = """printf('{"seq":%d,"at":"%sT%sZ","actor":"%s","actor_name":%s,"action":"%s",'
+    || '"announcement_id":%s,"from_state":%s,"to_state":%s,"destination":%s,"remote_id":%s,"url":%s,'
+    || '"text_hash":%s,"text":%s,"findings":%s,"error":%s,"prev_hash":"%s","hash":"%s","data":%s}' || char(10),
+    seq, substr(at, 1, 10), substr(at, 12), actor, coalesce('"' || actor_name || '"', 'null'), action,
+    coalesce(announcement_id, 'null'), coalesce('"' || from_state || '"', 'null'),
+    coalesce('"' || to_state || '"', 'null'), coalesce('"' || destination || '"', 'null'),
+    coalesce('"' || remote_id || '"', 'null'), coalesce('"' || url || '"', 'null'),
+    coalesce('"' || text_hash || '"', 'null'), coalesce('"' || text || '"', 'null'), coalesce(findings, 'null'),
+    coalesce('"' || error || '"', 'null'), prev_hash, hash, data)"""
+_SQLITE_JSON_ESCAPED = """json_object('seq', seq, 'at', substr(at, 1, 10) || 'T' || substr(at, 12) || 'Z',
+    'actor', actor, 'actor_name', actor_name, 'action', action, 'announcement_id', announcement_id,
+    'from_state', from_state, 'to_state', to_state, 'destination', destination, 'remote_id', remote_id,
+    'url', url, 'text_hash', text_hash, 'text', text, 'findings', json(findings), 'error', error,
+    'prev_hash', prev_hash, 'hash', hash, 'data', json(data)) || char(10)"""
+_SQLITE_CASES = {
+    "csv": f"WHEN plain AND NOT formula THEN {_SQLITE_CSV} WHEN plain THEN char(1) || {_SQLITE_CSV}",
+    "jsonl": f"WHEN verbatim THEN {_SQLITE_JSON_VERBATIM} WHEN plain THEN {_SQLITE_JSON_ESCAPED}",
+}
 
 
 def _sqlite_chunks(conn: Any, fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
     where, params = _where("sqlite", flt)
-    line = _SQLITE_LINE[fmt]
-    # Bytes straight from SQLite (no decoding and encoding again); a marker for the rest.
-    sql = f"SELECT CAST(CASE WHEN plain THEN {line} ELSE char(0) || seq END AS BLOB){where}"
+    # Bytes straight from SQLite (no decoding and encoding again). A line that starts with \x01
+    # is a CSV line to neutralise; \x00 and a seq, a row for the reference formatter.
+    sql = f"SELECT CAST(CASE {_SQLITE_CASES[fmt]} ELSE char(0) || seq END AS BLOB){where}"
     cursor = conn.cursor()
     try:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(BATCH):
             lines = [row[0] for row in batch]
-            yield _assemble(lambda: conn, "sqlite", fmt, lines, [i for i, text in enumerate(lines) if not text[0]])
+            marked = []
+            for i in [i for i, text in enumerate(lines) if text[0] < 2]:
+                if lines[i][0]:
+                    lines[i] = _neutralised(lines[i][1:])
+                else:
+                    marked.append(i)
+            yield _assemble(lambda: conn, "sqlite", fmt, lines, marked)
     finally:
         cursor.close()
 
 
 # PostgreSQL: COPY writes CSV in C (FORCE_QUOTE quotes every cell), one row per CopyData message
 # (the protocol sends "one or more CopyData messages, always one per row"): each row arrives on
-# its own and gets its CRLF here. The first cell is empty for a plain row, else the row's seq.
-_PG_AT = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-_PG_CSV = (
-    f"CASE WHEN plain THEN '' ELSE seq::text END, seq, {_PG_AT}, actor, coalesce(actor_name, ''), action, "
-    "coalesce(announcement_id::text, ''), coalesce(from_state, ''), coalesce(to_state, ''), "
-    "coalesce(destination, ''), coalesce(remote_id, ''), coalesce(url, ''), coalesce(text_hash, ''), "
-    "coalesce(text, ''), coalesce(findings, ''), coalesce(error, ''), prev_hash, hash, data"
-)
-
-
-def _pg_json(column: str) -> str:
-    return f"coalesce(to_json({column})::text, 'null')"
-
-
-def _pg_json_fixed(column: str) -> str:  # a plain row's fixed-format cells need no escaping
-    return f"coalesce('\"' || {column} || '\"', 'null')"
-
-
-_PG_JSON_VALUES = {
-    "seq": "seq",
-    "at": f"'\"' || {_PG_AT} || '\"'",
-    "actor": "'\"' || actor || '\"'",  # never null
-    "actor_name": _pg_json("actor_name"),
-    "action": "'\"' || action || '\"'",  # never null
-    "announcement_id": "coalesce(announcement_id::text, 'null')",
-    "from_state": _pg_json_fixed("from_state"),
-    "to_state": _pg_json_fixed("to_state"),
-    "destination": _pg_json("destination"),
-    "remote_id": _pg_json("remote_id"),
-    "url": _pg_json("url"),
-    "text_hash": _pg_json_fixed("text_hash"),
-    "text": _pg_json("text"),
-    "findings": "coalesce(findings, 'null')",
-    "error": _pg_json("error"),
-    "prev_hash": "'\"' || prev_hash || '\"'",  # never null
-    "hash": "'\"' || hash || '\"'",  # never null
-    "data": "data",
-}
-# Concatenation, not format(): format() parses its template again for every row.
+# its own and gets its CRLF here. The first cell is empty for a plain row, f for one to
+# neutralise, else the row's seq.
+# JSON lines are concatenated (format() would parse its template again for every row); to_json()
+# escapes the free text of rows that are not verbatim. `at_iso` is `at` as the hash covers it.
+_PG_CSV = """CASE WHEN NOT plain THEN seq::text WHEN formula THEN 'f' ELSE '' END,
+    seq, at_iso, actor, coalesce(actor_name, ''), action,
+    coalesce(announcement_id::text, ''), coalesce(from_state, ''), coalesce(to_state, ''),
+    coalesce(destination, ''), coalesce(remote_id, ''), coalesce(url, ''), coalesce(text_hash, ''),
+    coalesce(text, ''), coalesce(findings, ''), coalesce(error, ''), prev_hash, hash, data"""
+# A str.format template: {{ and }} are braces, {text} is where a free-text cell goes.
+_PG_JSON = """'{{"seq":' || seq || ',"at":"' || at_iso || '","actor":"' || actor || '","actor_name":' || {actor_name}
+    || ',"action":"' || action || '","announcement_id":' || coalesce(announcement_id::text, 'null')
+    || ',"from_state":' || coalesce('"' || from_state || '"', 'null')
+    || ',"to_state":' || coalesce('"' || to_state || '"', 'null') || ',"destination":' || {destination}
+    || ',"remote_id":' || {remote_id} || ',"url":' || {url}
+    || ',"text_hash":' || coalesce('"' || text_hash || '"', 'null') || ',"text":' || {text}
+    || ',"findings":' || coalesce(findings, 'null') || ',"error":' || {error}
+    || ',"prev_hash":"' || prev_hash || '","hash":"' || hash || '","data":' || data || '}}'"""
+_FREE_TEXT = ("actor_name", "destination", "remote_id", "url", "text", "error")
 _PG_JSONL = (
-    "CASE WHEN plain THEN "
-    + " || ".join(f"'{',' if n else '{'}\"{key}\":' || {_PG_JSON_VALUES[key]}" for n, key in enumerate(EXPORT_FIELDS))
-    + " || '}' ELSE '#' || seq END"
+    "CASE WHEN verbatim THEN "
+    + _PG_JSON.format_map({c: f"coalesce('\"' || {c} || '\"', 'null')" for c in _FREE_TEXT})
+    + " WHEN plain THEN "
+    + _PG_JSON.format_map({c: f"coalesce(to_json({c})::text, 'null')" for c in _FREE_TEXT})
+    + " ELSE '#' || seq END"
 )
 
 
@@ -594,9 +595,11 @@ def _postgres_chunks(conn: Any, reader: Callable[[], Any], fmt: str, flt: Export
     marked: list[int] = []
     with conn.cursor().copy(sql, params) as copy:
         for row in _copy_rows(copy):  # a memoryview: slices are views, copied once by the join
-            if csv:  # '"","1",...,"{...}"\n' for a plain row, '"7","7",...' for one that is not
+            if csv:  # '"","1",...,"{...}"\n' for a plain row, '"f","2",...' to neutralise, '"7","7",...'
                 if row[1] == 34:
                     lines.append(row[3:-1])
+                elif row[1] == 102:  # f
+                    lines.append(_neutralised(bytes(row[4:-1])))
                 else:
                     marked.append(len(lines))
                     lines.append(b"\x00" + bytes(row[1:]).split(b'"', 1)[0])
@@ -662,6 +665,16 @@ def _assemble(reader: Callable[[], Any], dialect: str, fmt: str, lines: list[Any
             lines[i] = formatted[seq][:-2] if crlf else formatted[seq]
     text = b"\r\n".join(lines) + b"\r\n" if crlf else b"".join(lines)
     return text, len(lines), first, last
+
+
+# In a CSV line whose every cell is quoted (and whose quotes inside cells are doubled), a quote
+# followed by anything but a quote opens a cell: at the line's start or after '","'.
+_FORMULA_CELL = re.compile(rb'(^"|",")([=+\-@\t\r])')
+
+
+def _neutralised(line: bytes) -> bytes:
+    """A CSV line of the database's, its cells that start like a formula neutralised (`neutralise`)."""
+    return _FORMULA_CELL.sub(rb"\1'\2", line)
 
 
 def _seq_of(line: Any) -> int:
