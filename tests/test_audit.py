@@ -272,7 +272,7 @@ def test_the_database_writes_what_the_reference_formatter_writes(log: Engine, mo
     assert "".join(audit.export_csv(log)) == csv_body and "".join(audit.export_jsonl(log)) == jsonl_body
     # Batch by batch, including batches that mix plain and awkward rows and end on either.
     for size in (1, 2, 3, 7, 2_000):
-        monkeypatch.setattr(audit, "BATCH", size)
+        monkeypatch.setattr(audit, "EXPORT_BATCH", size)
         assert export(log, "csv")[0] == csv_body, size
         assert export(log, "jsonl")[0] == jsonl_body, size
 
