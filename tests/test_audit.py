@@ -1,7 +1,8 @@
 """The audit log on real databases (every test runs on SQLite and PostgreSQL): the chain and
 `verify` against tampering, the exports (RFC 4180 CSV, JSONL, formula injection, filters,
-resumption by sequence number, the chain head), the fast formatting paths against the plain
-per-cell one, and worker processes giving the same answers as one process.
+resumption by sequence number, the chain head), the lines the database writes against the
+reference formatter, migration 0004 over rows already stored, and worker processes giving the
+same answers as one process.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Module map
     service       use cases and their rules (four eyes, quorum, who may cancel); takes `now`
     outbox        the worker: expire, release, claim, send, retry with backoff
     checks        pre-flight checks on a draft's text
-    audit         hash-chained append, verify, streaming CSV / JSONL export
+    audit         hash-chained append, verify, streaming CSV / JSONL export (lines written by the database)
     settings      environment + announce.toml -> frozen Settings
     views         frozen read models the Block Kit builders render (stdlib only)
     clock         Clock, SystemClock, ManualClock; time is passed in, never read by the core
