@@ -405,3 +405,15 @@ def test_an_export_abandoned_half_way_leaves_the_database_usable(log: Engine, mo
         chunks.close()
     assert export(log, "jsonl")[0] == whole
     assert audit.verify(log).ok
+
+
+@pytest.mark.parametrize("char", ["\n", "\t", "\x01", "\x1f", '"', "\\", "\x7f", "é", "🚀", "\u2028"])
+def test_free_text_that_needs_json_escaping_is_escaped(engine: Engine, char: str) -> None:
+    add(engine, T0, "U0AUTHOR", "submit", 1, {"text": f"a{char}b", "error": f"e{char}", "to_state": "pending"}, "Ann")
+    with engine.connect() as conn:
+        verbatim = bool(conn.execute(text("SELECT verbatim FROM auditevent")).scalar())
+    assert verbatim == (char in "\x7fé🚀\u2028"), "only characters JSON leaves alone are written verbatim"
+    rows = raw_rows(engine)
+    assert export(engine, "jsonl")[0] == "".join(audit._jsonl_line(r) for r in rows)
+    assert json.loads(export(engine, "jsonl")[0])["text"] == f"a{char}b"
+    assert export(engine, "csv")[0] == audit.CSV_HEADER + "".join(audit._csv_line(r) for r in rows)
