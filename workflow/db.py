@@ -9,6 +9,7 @@ claimed with `FOR UPDATE SKIP LOCKED`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,8 +83,14 @@ def missing_migrations(engine: Engine) -> list[str]:
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
     script = ScriptDirectory(str(MIGRATIONS))
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    chatty = logging.getLogger("alembic.runtime.migration")  # "Context impl SQLiteImpl." is noise here
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        chatty.setLevel(level)
     return [rev.revision for rev in reversed(list(script.iterate_revisions("head", current)))]
 
 
