@@ -203,19 +203,24 @@ def _reading(engine: Engine) -> Iterator[Any]:
             raw.close()
 
 
-def _select(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
-    """The rows of `flt` in sequence order; `at` as text "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) on both databases."""
-    if dialect == "sqlite":
-        at, mark = "at", "?"  # stored as that text by SQLAlchemy's SQLite DATETIME
+_MARK = {"sqlite": "?", "postgresql": "%s"}  # each driver's parameter placeholder
+# The stored columns; `at` as text "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) on both databases.
+_STORED = {
+    "sqlite": "seq, at, actor, action, announcement_id, data, prev_hash, hash",  # `at`: SQLAlchemy's DATETIME text
+    "postgresql": "seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), actor, action, "
+    "announcement_id, data, prev_hash, hash",
+}
 
-        def moment(value: datetime) -> Any:
-            return to_db(value).strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    elif dialect == "postgresql":
-        at, mark = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", "%s"
-        moment = to_db
-    else:
+def _where(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
+    """' WHERE ...' for the rows of `flt` ('' for all of them), and its parameters."""
+    if dialect not in _MARK:
         raise NotImplementedError(f"the audit log reads SQLite and PostgreSQL, not {dialect}")
+    mark = _MARK[dialect]
+
+    def moment(value: datetime) -> Any:
+        return to_db(value).strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else to_db(value)
+
     where: list[str] = []
     params: list[Any] = []
     for condition, value in (
@@ -228,9 +233,13 @@ def _select(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
         if value is not None:
             where.append(condition)
             params.append(value)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT seq, {at}, actor, action, announcement_id, data, prev_hash, hash FROM {_TABLE}{clause} ORDER BY seq"  # noqa: S608 - fixed names; values are parameters
-    return sql, params
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
+def _select(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
+    """The stored rows of `flt` in sequence order."""
+    where, params = _where(dialect, flt)
+    return f"SELECT {_STORED[dialect]} FROM {_TABLE}{where} ORDER BY seq", params  # noqa: S608 - fixed names; values are parameters
 
 
 def _batches(conn: Any, dialect: str, flt: ExportFilter) -> Iterator[list[tuple[Any, ...]]]:
@@ -385,9 +394,10 @@ def _check_block(engine: Engine, lo: int, hi: int) -> _Checked:
 #
 # The database writes each ordinary row's line itself, from the columns migration 0004 lifts out
 # of `data` when a row is stored: SQLite with one printf() or json_object() call per row,
-# PostgreSQL through COPY. Python only joins the lines. A row the database marks as not `plain`
-# (a cell that starts like a formula, odd characters in a fixed-format cell, a damaged `data`)
-# comes back as a marker holding its seq, and the reference formatter below writes it instead.
+# PostgreSQL through COPY. Python only joins the lines, and neutralises the CSV lines of rows
+# marked `formula`. A row that is not `plain` (a damaged `data`, a NUL, odd characters in a
+# fixed-format cell) comes back as a marker holding its seq, and the reference formatter below
+# writes it instead.
 
 PARALLEL_MIN_ROWS = 100_000  # below this, starting worker processes costs more than it saves
 
@@ -497,12 +507,6 @@ def _formatted(engine: Engine, fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
             raise NotImplementedError(f"the audit log reads SQLite and PostgreSQL, not {dialect}")
 
 
-def _where(dialect: str, flt: ExportFilter) -> tuple[str, list[Any]]:
-    sql, params = _select(dialect, flt)
-    where = sql[sql.index(f" FROM {_TABLE}") :]
-    return where.replace(" ORDER BY seq", f" ORDER BY {_TABLE}.seq"), params  # the table's, not an output column
-
-
 # The templates, one per database and format. Three kinds of cells: fixed-format ones (ids,
 # states, hashes: in a plain row they hold no quote, backslash or control character, so they go
 # in unescaped), free text (escaped, except in a `verbatim` row, where none needs it), and `data`,
@@ -539,7 +543,8 @@ def _sqlite_chunks(conn: Any, fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
     where, params = _where("sqlite", flt)
     # Bytes straight from SQLite (no decoding and encoding again). A line that starts with \x01
     # is a CSV line to neutralise; \x00 and a seq, a row for the reference formatter.
-    sql = f"SELECT CAST(CASE {_SQLITE_CASES[fmt]} ELSE char(0) || seq END AS BLOB){where}"
+    line = f"CAST(CASE {_SQLITE_CASES[fmt]} ELSE char(0) || seq END AS BLOB)"
+    sql = f"SELECT {line} FROM {_TABLE}{where} ORDER BY seq"  # noqa: S608 - fixed text; values are parameters
     cursor = conn.cursor()
     try:
         cursor.execute(sql, params)
@@ -589,10 +594,10 @@ _PG_JSONL = (
 def _postgres_chunks(conn: Any, reader: Callable[[], Any], fmt: str, flt: ExportFilter) -> Iterator[_Chunk]:
     where, params = _where("postgresql", flt)
     csv = fmt == "csv"
-    if csv:
-        sql = f"COPY (SELECT {_PG_CSV}{where}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
-    else:  # text format: JSON lines hold no raw control characters, so only \ comes back escaped (\\)
-        sql = f"COPY (SELECT {_PG_JSONL}{where}) TO STDOUT"
+    # Text format for JSON: its lines hold no raw control characters, so only \ comes back
+    # escaped (\\). ORDER BY the table's seq: the CSV's output columns include another one.
+    cells, options = (_PG_CSV, " (FORMAT csv, FORCE_QUOTE *)") if csv else (_PG_JSONL, "")
+    sql = f"COPY (SELECT {cells} FROM {_TABLE}{where} ORDER BY {_TABLE}.seq) TO STDOUT{options}"  # noqa: S608
     lines: list[Any] = []
     marked: list[int] = []
     with conn.cursor().copy(sql, params) as copy:
@@ -690,9 +695,8 @@ def _seq_of(line: Any) -> int:
 
 
 def _rows_by_seq(conn: Any, dialect: str, seqs: list[int]) -> list[tuple[Any, ...]]:
-    sql, _ = _select(dialect, ExportFilter())
-    mark = "?" if dialect == "sqlite" else "%s"
-    sql = sql.replace(" ORDER BY seq", f" WHERE seq IN ({', '.join([mark] * len(seqs))})")
+    marks = ", ".join([_MARK[dialect]] * len(seqs))
+    sql = f"SELECT {_STORED[dialect]} FROM {_TABLE} WHERE seq IN ({marks})"  # noqa: S608 - fixed names
     cursor = conn.cursor()
     try:
         cursor.execute(sql, seqs)

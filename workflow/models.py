@@ -92,8 +92,9 @@ class AuditEvent(SQLModel, table=True):
     """Append-only, hash-chained: hash = sha256(prev_hash + canonical_json(row)).
 
     The table also has generated columns, computed by the database from `data` (migration 0004:
-    the export's lifted fields and `plain`). They are not fields here: nothing may write them,
-    and only the export in audit.py reads them, with SQL.
+    the export's lifted fields and the flags `plain`, `verbatim` and `formula`; on PostgreSQL
+    `at_iso`). They are not fields here: nothing may write them, and only the export in audit.py
+    reads them, with SQL.
     """
 
     seq: int = Field(primary_key=True)  # gapless, assigned under the head lock
