@@ -314,6 +314,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except SlackApiError as exc:
         print(f"Slack refused the bot token ({exc.response.get('error')}); check SLACK_BOT_TOKEN.", file=sys.stderr)
         return 2
+    except OSError as exc:  # urllib's URLError and socket errors: no answer from Slack at all
+        print(
+            f"Cannot reach Slack at {settings.slack_api_url} ({exc}); check the network or SLACK_API_URL.",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "check":
         return check(settings, runtime)
     serve(runtime, web=args.command in {None, "web"}, worker=args.command in {None, "worker"})

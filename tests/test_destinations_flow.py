@@ -5,6 +5,7 @@ platform's fake on loopback; plus the uncertain path that ends on the card, and 
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, redirect_stdout
 from dataclasses import dataclass
@@ -263,6 +264,27 @@ def test_check_command_verifies_every_destination(tmp_path: Path, slack: FakeSla
     with redirect_stdout(out):
         assert app_module.main(["check"], env) == 1
     assert "FAIL  mastodon" in out.getvalue()
+
+
+def test_unreachable_slack_is_a_message_not_a_traceback(
+    tmp_path: Path, platforms: Platforms, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "announce.toml"
+    path.write_text(config(platforms.toml()))
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing answers there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "s",
+        "SLACK_API_URL": f"http://127.0.0.1:{port}/api/",
+        "ANNOUNCE_CONFIG": str(path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}",
+        **platforms.env(),
+    }
+    assert app_module.main(["check"], env) == 2
+    err = capsys.readouterr().err
+    assert f"Cannot reach Slack at http://127.0.0.1:{port}/api/" in err and "Traceback" not in err
 
 
 def test_a_follow_up_continues_the_thread_and_the_incident(
